@@ -1,0 +1,1 @@
+"""Market and macro data acquisition: sources, validation, incremental refresh."""

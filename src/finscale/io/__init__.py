@@ -1,0 +1,1 @@
+"""Atomic file writes and checksums: nothing half-written is ever visible."""

@@ -1,0 +1,106 @@
+"""Atomic writes (temp file, fsync, rename, fsync dir) and MD5 checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+CHUNK_BYTES = 1 << 20
+
+
+class ChecksumMismatchError(RuntimeError):
+    """A stored file's MD5 differs from the manifest: never silently re-used."""
+
+
+def md5_file(path: Path) -> str:
+    """Hex MD5 of a file, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``target``; on success fsync it and rename over ``target``.
+
+    On any exception the temp file is removed and ``target`` is untouched.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes_atomic(target: Path, data: bytes) -> None:
+    """Write bytes so that readers see the old file or the whole new one."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_parquet_atomic(frame: pd.DataFrame, target: Path) -> str:
+    """Write ``frame`` as Parquet atomically; returns the file's MD5."""
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, engine="pyarrow", index=True, compression="zstd")
+        digest = md5_file(tmp)
+    return digest
+
+
+def read_parquet_verified(path: Path, expected_md5: str) -> pd.DataFrame:
+    """Read Parquet only if its MD5 matches the manifest's."""
+    if not path.is_file():
+        raise ChecksumMismatchError(f"{path}: file is missing (manifest expects md5 {expected_md5})")
+    actual = md5_file(path)
+    if actual != expected_md5:
+        raise ChecksumMismatchError(
+            f"{path}: md5 {actual} does not match manifest md5 {expected_md5}"
+        )
+    return pd.read_parquet(path, engine="pyarrow")
+
+
+def write_parquet_addressed(frame: pd.DataFrame, directory: Path, stem: str) -> tuple[Path, str]:
+    """Write ``frame`` atomically to ``directory/<stem>-<md5[:12]>.parquet``.
+
+    The name carries the content hash, so each version keeps its own file and an older
+    version is never overwritten. Returns (path, md5).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        frame.to_parquet(tmp, engine="pyarrow", index=True, compression="zstd")
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        digest = md5_file(tmp)
+        target = directory / f"{stem}-{digest[:12]}.parquet"
+        os.replace(tmp, target)
+        _fsync_dir(directory)
+        return target, digest
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,225 @@
+"""The manifest: register, look up and verify artifact versions (SQLite or any SQLAlchemy URL).
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE`` so two processes registering at once queue instead of failing. On
+other databases a unique (name, version) constraint plus a retry does the same job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from finscale.io.atomic import md5_file
+from finscale.manifest.schema import ArtifactLink, ArtifactRow, Base
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+REGISTER_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """An immutable view of one artifact version."""
+
+    id: int
+    name: str
+    version: int
+    kind: str
+    path: str
+    md5: str
+    rows: int
+    first_date: date | None
+    last_date: date | None
+    source: str
+    config_hash: str
+    created_at: datetime
+    parent_ids: tuple[int, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of checking one version's file against its recorded MD5."""
+
+    record: ArtifactRecord
+    ok: bool
+    reason: str
+
+
+def _to_record(row: ArtifactRow) -> ArtifactRecord:
+    return ArtifactRecord(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        kind=row.kind,
+        path=row.path,
+        md5=row.md5,
+        rows=row.rows,
+        first_date=row.first_date,
+        last_date=row.last_date,
+        source=row.source,
+        config_hash=row.config_hash,
+        created_at=row.created_at,
+        parent_ids=tuple(sorted(p.id for p in row.parents)),
+        meta=dict(row.meta or {}),
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # let SQLAlchemy, not the driver, issue BEGIN (so it can be IMMEDIATE)
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the manifest URL (SQLite gets WAL, busy timeout, immediate writes)."""
+    if url.startswith("sqlite"):
+        path = url.split("sqlite:///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Manifest:
+    """Artifact versions with lineage; paths are stored relative to ``root``."""
+
+    def __init__(self, url: str, root: Path) -> None:
+        self.url = url
+        self.root = root
+        self._engine = make_engine(url)
+        Base.metadata.create_all(self._engine)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def absolute(self, record: ArtifactRecord) -> Path:
+        path = Path(record.path)
+        return path if path.is_absolute() else self.root / path
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path.resolve())
+
+    def register(
+        self,
+        *,
+        name: str,
+        kind: str,
+        path: Path,
+        md5: str,
+        rows: int,
+        source: str,
+        config_hash: str,
+        first_date: date | None = None,
+        last_date: date | None = None,
+        parents: Sequence[int] = (),
+        meta: dict[str, Any] | None = None,
+    ) -> ArtifactRecord:
+        """Add the next version of ``name``; safe against concurrent writers."""
+        for attempt in range(REGISTER_ATTEMPTS):
+            try:
+                return self._insert(
+                    name, kind, self._relative(path), md5, rows, source, config_hash,
+                    first_date, last_date, parents, meta or {},
+                )
+            except (IntegrityError, OperationalError):
+                if attempt == REGISTER_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _insert(
+        self, name: str, kind: str, path: str, md5: str, rows: int, source: str,
+        config_hash: str, first_date: date | None, last_date: date | None,
+        parents: Sequence[int], meta: dict[str, Any],
+    ) -> ArtifactRecord:
+        with self._sessions.begin() as session:
+            current = session.scalar(
+                select(func.max(ArtifactRow.version)).where(ArtifactRow.name == name)
+            )
+            row = ArtifactRow(
+                name=name, version=(current or 0) + 1, kind=kind, path=path, md5=md5,
+                rows=rows, first_date=first_date, last_date=last_date, source=source,
+                config_hash=config_hash, created_at=datetime.now(UTC), meta=meta,
+            )
+            session.add(row)
+            session.flush()
+            for parent_id in sorted(set(parents)):
+                session.add(ArtifactLink(child_id=row.id, parent_id=parent_id))
+            session.flush()
+            session.refresh(row)
+            return _to_record(row)
+
+    def _query(self, session: Session, name: str | None = None) -> list[ArtifactRow]:
+        stmt = select(ArtifactRow).order_by(ArtifactRow.name, ArtifactRow.version)
+        if name is not None:
+            stmt = stmt.where(ArtifactRow.name == name)
+        return list(session.scalars(stmt))
+
+    def get(self, artifact_id: int) -> ArtifactRecord:
+        with self._sessions() as session:
+            row = session.get(ArtifactRow, artifact_id)
+            if row is None:
+                raise KeyError(f"manifest has no artifact with id {artifact_id}")
+            return _to_record(row)
+
+    def history(self, name: str) -> list[ArtifactRecord]:
+        """All versions of ``name``, oldest first."""
+        with self._sessions() as session:
+            return [_to_record(r) for r in self._query(session, name)]
+
+    def latest(self, name: str) -> ArtifactRecord | None:
+        """The newest version of ``name``, or None."""
+        versions = self.history(name)
+        return versions[-1] if versions else None
+
+    def all_latest(self, kind: str | None = None) -> list[ArtifactRecord]:
+        """The newest version of every name (optionally of one kind), sorted by name."""
+        with self._sessions() as session:
+            newest: dict[str, ArtifactRow] = {}
+            for row in self._query(session):
+                if kind is None or row.kind == kind:
+                    newest[row.name] = row
+            return [_to_record(r) for r in newest.values()]
+
+    def all_versions(self) -> list[ArtifactRecord]:
+        with self._sessions() as session:
+            return [_to_record(r) for r in self._query(session)]
+
+    def verify(self, records: Iterable[ArtifactRecord] | None = None) -> list[VerifyResult]:
+        """Check that each version's file exists and its MD5 matches (all when None)."""
+        results = []
+        for record in self.all_versions() if records is None else records:
+            path = self.absolute(record)
+            if not path.is_file():
+                results.append(VerifyResult(record, False, f"missing file {path}"))
+                continue
+            actual = md5_file(path)
+            ok = actual == record.md5
+            reason = "ok" if ok else f"md5 {actual} != manifest {record.md5}"
+            results.append(VerifyResult(record, ok, reason))
+        return results

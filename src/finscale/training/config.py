@@ -1,0 +1,32 @@
+"""The YAML `training` section: optimiser, schedule, stopping, device and precision."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from finscale.config.base import FrozenModel
+
+
+class TrainingConfig(FrozenModel):
+    """Every field here is applied by the trainer (a test changes each one)."""
+
+    seed: int = 0
+    epochs: int = Field(20, ge=1)
+    batch_size: int | None = Field(256, ge=1, description="None: discover the largest that fits")
+    effective_batch_size: int | None = Field(None, ge=1, description="reached by accumulation")
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = Field(100, ge=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    grad_clip: float | None = Field(1.0, gt=0)
+    loss: Literal["bce", "focal"] = "bce"
+    focal_gamma: float = Field(2.0, ge=0)
+    pos_weight: Literal["none", "balanced"] = "none"
+    early_stopping_metric: Literal["val_auc", "val_loss"] = "val_auc"
+    patience: int = Field(5, ge=1)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    collapse_std_floor: float = Field(1e-3, ge=0)
+    num_workers: int = Field(0, ge=0)
