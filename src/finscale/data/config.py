@@ -10,6 +10,9 @@ from pydantic import Field
 
 from finscale.config.base import FrozenModel
 
+MIRROR_ENV = "FINSCALE_DATA_MIRROR"
+SourceName = Literal["csv", "yahoo", "fred"]
+
 DEFAULT_TICKERS = ("SPY", "DIA", "QQQ", "VIX")
 DEFAULT_FRED_SERIES = (
     "DGS10", "DGS2", "T10Y2Y", "VIXCLS", "FEDFUNDS", "UNRATE", "CPIAUCSL",
@@ -39,7 +42,7 @@ class DataConfig(FrozenModel):
 
     tickers: tuple[str, ...] = DEFAULT_TICKERS
     fred_series: tuple[str, ...] = DEFAULT_FRED_SERIES
-    source: Literal["csv", "yahoo", "fred"] = "csv"
+    source: SourceName = "csv"
     mirror: Path | None = Field(None, description="csv mirror dir; FINSCALE_DATA_MIRROR if unset")
     start: date = date(1990, 1, 1)
     overlap_days: int = Field(10, ge=1, description="re-fetched rows checked for restatements")

@@ -30,6 +30,17 @@ class PermanentSourceError(SourceError):
     """Not worth retrying: unknown ticker or series, bad API key, malformed payload."""
 
 
+OFFLINE_HINT = "offline? use --source csv --mirror DIR (a folder of market/ and fred/ CSVs)"
+
+
+class SourceUnreachableError(TransientSourceError):
+    """The vendor's host cannot be reached at all (DNS failure, connection refused).
+
+    Transient by nature, but retrying within seconds rarely helps: ``call_with_retry`` gives up
+    at once so an offline run fails fast; the message names ``--mirror`` (``OFFLINE_HINT``).
+    """
+
+
 class MarketSource(Protocol):
     """Daily OHLCV bars for tickers (``VIX`` means the CBOE index ``^VIX``)."""
 
@@ -46,5 +57,8 @@ class MacroSource(Protocol):
     name: str
 
     def fetch_series(self, series_id: str, start: date | None, end: date | None) -> pd.DataFrame:
-        """Observations with start <= date <= end, in the layout above."""
+        """Observations with start <= date <= end, in the layout above.
+
+        Dates without an observation (FRED's ``.``) are left out, never returned as NaN.
+        """
         ...
