@@ -1,10 +1,94 @@
-"""`finscale dataset` commands."""
+"""`finscale dataset` commands: build the configured dataset, describe its splits."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from finscale.cli.common import build_context, print_table
+from finscale.datasets.build import build_dataset
+from finscale.datasets.describe import describe_horizons, report_rows
+from finscale.datasets.splits import SplitTooSmallError
+from finscale.features.build import MissingRawDataError
+
+EXIT_REFUSED = 3
+TIMESCALES = ("daily", "weekly")
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ticker", help="target ticker (dataset.ticker)")
+    parser.add_argument("--tier", help="feature tier (dataset.tier)")
+    parser.add_argument("--context", type=int, help="rows per input window (dataset.context)")
+    parser.add_argument("--cross-assets", nargs="*", help="other tickers as inputs")
+    parser.add_argument("--pooled", nargs="*", help="stack these tickers (dataset.pooled_tickers)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `dataset` sub-command (filled in by its owning area)."""
-    sub.add_parser("dataset", help="(not yet available)")
+    """Add `dataset build` and `dataset describe`."""
+    dataset = sub.add_parser("dataset", help="build datasets; split sizes and class balance")
+    commands = dataset.add_subparsers(dest="dataset_command", required=True)
+    build = commands.add_parser("build", help="build (or reuse) the configured dataset")
+    _add_selection(build)
+    build.add_argument("--horizon", type=int, help="label horizon in bars (dataset.horizon)")
+    build.add_argument("--timescale", choices=TIMESCALES, help="dataset.timescale")
+    build.set_defaults(func=run_build)
+    describe = commands.add_parser(
+        "describe", help="samples and positives per split, task and horizon (daily + weekly)"
+    )
+    _add_selection(describe)
+    describe.add_argument("--no-weekly", action="store_true", help="daily horizons only")
+    describe.set_defaults(func=run_describe)
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    chosen = {"ticker": args.ticker, "tier": args.tier, "context": args.context,
+              "horizon": getattr(args, "horizon", None),
+              "timescale": getattr(args, "timescale", None)}
+    out = [f"dataset.{key}={value}" for key, value in chosen.items() if value is not None]
+    if args.cross_assets is not None:
+        out.append(f"dataset.cross_assets=[{','.join(args.cross_assets)}]")
+    if args.pooled is not None:
+        out.append(f"dataset.pooled_tickers=[{','.join(args.pooled)}]")
+    return out
+
+
+def run_build(args: argparse.Namespace) -> int:
+    ctx = build_context(args, _overrides(args))
+    manifest = ctx.manifest()
+    try:
+        record = build_dataset(manifest, ctx.workspace, ctx.config)
+    except (SplitTooSmallError, MissingRawDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        manifest.close()
+    meta = record.meta
+    print(f"{record.name} v{record.version}: {record.rows} rows, {len(meta['features'])} "
+          f"features, {len(meta['tasks'])} tasks, md5 {record.md5}")
+    for drop in meta["drop_report"]:
+        print(f"  {drop['ticker']}: {drop['rows_in']} bars, {drop['rows_kept']} kept, "
+              f"dropped {drop['dropped']}")
+    for split in meta["split_report"]["splits"]:
+        print(f"  {split['name']}: {split['samples']} samples, "
+              f"{split['first_span_start']}..{split['last_label_end']}")
+    return 0
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    ctx = build_context(args, _overrides(args))
+    manifest = ctx.manifest()
+    try:
+        reports = describe_horizons(manifest, ctx.workspace, ctx.config,
+                                    include_weekly=not args.no_weekly)
+    except MissingRawDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        manifest.close()
+    dataset = ctx.config.dataset
+    thresholds = [f"pos {t * 100:g}%" for t in dataset.thresholds]
+    print(f"{dataset.ticker} tier {dataset.tier}, context {dataset.context}, "
+          f"min_samples {dataset.splits.min_samples}")
+    print_table(["horizon", "split", "samples", "span start", "label end", *thresholds],
+                report_rows(reports))
+    return 0

@@ -1,10 +1,71 @@
-"""`finscale features` commands."""
+"""`finscale features` commands: build feature tables into the manifest, list a tier."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from finscale.cli.common import build_context, print_table
+from finscale.config import ConfigError
+from finscale.features.build import MissingRawDataError, build_feature_table
+from finscale.features.engine import describe_tier, load_tier
+from finscale.features.paths import resolve_tiers_dir
+
+EXIT_MISSING_DATA = 3
+TIMESCALES = ("daily", "weekly")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `features` sub-command (filled in by its owning area)."""
-    sub.add_parser("features", help="(not yet available)")
+    """Add `features build` and `features list`."""
+    features = sub.add_parser("features", help="feature tiers: build tables, list declarations")
+    commands = features.add_subparsers(dest="features_command", required=True)
+
+    build = commands.add_parser("build", help="compute (or reuse) feature tables per ticker")
+    build.add_argument("--tier", help="tier name (default: features.tier of the config)")
+    build.add_argument("--tickers", nargs="+", help="tickers (default: dataset.ticker)")
+    build.add_argument("--timescale", choices=TIMESCALES, default="daily")
+    build.set_defaults(func=run_build)
+
+    listing = commands.add_parser("list", help="every feature of a tier with its description")
+    listing.add_argument("--tier", help="tier name (default: features.tier of the config)")
+    listing.set_defaults(func=run_list)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    ctx = build_context(args)
+    tier = args.tier or ctx.config.features.tier
+    tickers = args.tickers or [ctx.config.dataset.ticker]
+    manifest = ctx.manifest()
+    rows: list[list[object]] = []
+    try:
+        for ticker in tickers:
+            result = build_feature_table(manifest, ctx.workspace, ctx.config.features,
+                                         tier_name=tier, ticker=ticker, timescale=args.timescale)
+            record = result.record
+            columns = len(record.meta.get("features", []))
+            rows.append([result.name, "built" if result.created else "reused", record.version,
+                         record.rows, columns, record.first_date, record.last_date,
+                         record.md5[:12]])
+    except MissingRawDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_MISSING_DATA
+    finally:
+        manifest.close()
+    print_table(["artifact", "action", "version", "rows", "features", "first", "last", "md5"],
+                rows)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    ctx = build_context(args)
+    name = args.tier or ctx.config.features.tier
+    try:
+        tier = load_tier(name, resolve_tiers_dir(ctx.config.features.tiers_dir))
+    except ConfigError as exc:
+        print(f"error: tier '{name}': {exc}", file=sys.stderr)
+        return 2
+    rows = [[i + 1, d["name"], d["family"], d["params"], d["description"]]
+            for i, d in enumerate(describe_tier(tier))]
+    print_table(["#", "feature", "family", "params", "description"], rows)
+    print(f"\ntier {tier.name}: {len(tier)} features, warm-up up to {tier.max_lookback} rows")
+    return 0

@@ -1,1 +1,1 @@
-"""datasets."""
+"""datasets: targets, timescales, splits, normalisation and zero-copy windowed datasets."""

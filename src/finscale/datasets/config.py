@@ -23,6 +23,16 @@ class DateRange(FrozenModel):
         return self
 
 
+class WalkForwardConfig(FrozenModel):
+    """Expanding-window folds: fold k trains up to a cut, validates on the next val_days."""
+
+    folds: int = Field(3, ge=1)
+    val_days: int = Field(365, ge=30, description="calendar days of each fold's validation range")
+
+
+DEFAULT_MACRO_SERIES = ("DGS10", "DGS2", "T10Y2Y", "FEDFUNDS", "UNRATE", "CPIAUCSL", "BAMLH0A0HYM2")
+
+
 class SplitsConfig(FrozenModel):
     """Chronological train / validation / test ranges; a sample's whole span must fit one."""
 
@@ -30,6 +40,9 @@ class SplitsConfig(FrozenModel):
     val: DateRange = DateRange(start=date(2015, 1, 1), end=date(2018, 12, 31))
     test: DateRange = DateRange(start=date(2019, 1, 1), end=date(2024, 12, 31))
     min_samples: int = Field(200, ge=1, description="a split smaller than this refuses to build")
+    walk_forward: WalkForwardConfig | None = Field(
+        None, description="optional expanding-window folds after the train range"
+    )
 
 
 class DatasetConfig(FrozenModel):
@@ -45,4 +58,14 @@ class DatasetConfig(FrozenModel):
     include_macro: bool = True
     cross_assets: tuple[str, ...] = ()
     clip: float = Field(5.0, gt=0, description="robust z-scores are clipped to +-clip")
+    macro_series: tuple[str, ...] = Field(
+        DEFAULT_MACRO_SERIES, description="FRED series used as macro inputs (a late-starting "
+        "series drops every row before it is known)"
+    )
+    pooled_tickers: tuple[str, ...] = Field(
+        (), description="non-empty: stack these tickers with a ticker id (data-scaling phase)"
+    )
+    report_horizons: tuple[int, ...] = Field(
+        (1, 2, 3, 5), description="daily horizons `dataset describe` reports (plus weekly)"
+    )
     splits: SplitsConfig = SplitsConfig()

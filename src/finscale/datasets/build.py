@@ -1,0 +1,74 @@
+"""Build, store and open datasets: the manifest-level entry points of the dataset area.
+
+``build_dataset`` reads raw and feature artifacts through the manifest, assembles the
+table (target tier + VIX + macro + cross-asset inputs, or several tickers pooled), labels
+it from raw prices, assigns leakage-safe splits, fits robust normalisation on train rows
+only and stores the result as one Parquet artifact whose meta holds the feature and task
+names, the normalisation statistics, the split report and the drop report.
+``open_splits`` verifies the MD5 and returns zero-copy windowed train/val/test datasets.
+"""
+
+from __future__ import annotations
+
+from finscale.config.loader import config_hash
+from finscale.config.schema import AppConfig
+from finscale.datasets.config import DatasetConfig
+from finscale.datasets.load import DatasetSplits, open_splits
+from finscale.datasets.prepare import prepare_table
+from finscale.datasets.splits import check_min_samples
+from finscale.datasets.table import assign_splits, normalised_frame
+from finscale.manifest.artifacts import save_frame
+from finscale.manifest.store import ArtifactRecord, Manifest
+from finscale.workspace import Workspace
+
+__all__ = ["DatasetSplits", "build_dataset", "dataset_name", "open_splits"]
+
+DATASET_KIND = "dataset"
+DATASET_SOURCE = "finscale.datasets"
+
+
+def dataset_name(config: DatasetConfig) -> str:
+    """``datasets/<who>/<tier>/<timescale>/h<H>``; who is ``SPY``, ``SPY-x-DIA-QQQ``
+    (cross-asset inputs) or ``pool-SPY-DIA`` (pooled)."""
+    if config.pooled_tickers:
+        who = "pool-" + "-".join(config.pooled_tickers)
+    else:
+        others = [t for t in config.cross_assets if t != config.ticker]
+        who = config.ticker + ("-x-" + "-".join(others) if others else "")
+    return f"datasets/{who}/{config.tier}/{config.timescale}/h{config.horizon}"
+
+
+def dataset_config_hash(config: AppConfig) -> str:
+    return config_hash({"dataset": config.dataset.model_dump(mode="json"),
+                        "features": config.features.model_dump(mode="json")})
+
+
+def build_dataset(manifest: Manifest, workspace: Workspace, config: AppConfig) -> ArtifactRecord:
+    """Build (or reuse) the dataset ``config.dataset`` describes; returns its manifest record.
+
+    Raises ``SplitTooSmallError`` when a split is below ``splits.min_samples``.
+    """
+    dcfg = config.dataset
+    prepared = prepare_table(manifest, workspace, config)
+    name = dataset_name(dcfg)
+    hash_ = dataset_config_hash(config)
+    latest = manifest.latest(name)
+    if (latest is not None and latest.config_hash == hash_
+            and latest.parent_ids == prepared.parents and manifest.verify([latest])[0].ok):
+        return latest
+    positions, report = assign_splits(prepared, dcfg)
+    check_min_samples(report, dcfg.splits.min_samples, f"dataset {name}")
+    frame, stats = normalised_frame(prepared, positions, dcfg)
+    stored = save_frame(
+        manifest, frame, name=name, kind=DATASET_KIND, directory=workspace.datasets_dir,
+        source=DATASET_SOURCE, config_hash=hash_, parents=prepared.parents,
+        meta={"features": list(prepared.features), "tasks": list(prepared.tasks),
+              "tickers": list(prepared.tickers), "context": dcfg.context,
+              "horizon": dcfg.horizon, "timescale": dcfg.timescale,
+              "pooled": bool(dcfg.pooled_tickers), "normalisation": stats.to_dict(),
+              "split_report": report.to_dict(),
+              "drop_report": [d.to_dict() for d in prepared.drops]},
+    )
+    return stored.record
+
+

@@ -1,0 +1,138 @@
+"""Manifest-level feature tables: raw bars in, ``features/<TIER>/<TICKER>`` artifacts out.
+
+A feature table is registered with its parents (the raw artifacts it was computed from)
+and a config hash (tier declarations + features config + timescale). When the latest
+version already has the same parents and hash, and its file still verifies, nothing is
+recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from finscale.config.loader import config_hash
+from finscale.datasets.timescales import resample_bars
+from finscale.features.config import FeaturesConfig
+from finscale.features.engine import FeatureTier, compute_tier, load_tier, needs_vix
+from finscale.features.paths import resolve_tiers_dir
+from finscale.manifest.artifacts import load_frame, save_frame
+from finscale.manifest.store import ArtifactRecord, Manifest
+from finscale.workspace import Workspace
+
+FEATURES_KIND = "features"
+FEATURES_SOURCE = "finscale.features"
+VIX_TICKER = "VIX"
+
+
+class MissingRawDataError(LookupError):
+    """A raw artifact the build needs is not in the manifest (run a data refresh first)."""
+
+
+@dataclass(frozen=True)
+class FeatureBuildResult:
+    """The feature artifact of one (tier, ticker, timescale) and whether it was rebuilt."""
+
+    name: str
+    record: ArtifactRecord
+    created: bool
+
+
+def raw_market_name(ticker: str) -> str:
+    return f"raw/market/{ticker}"
+
+
+def raw_fred_name(series: str) -> str:
+    return f"raw/fred/{series}"
+
+
+def feature_table_name(tier: str, ticker: str, timescale: str = "daily") -> str:
+    """``features/<TIER>/<TICKER>`` (daily) or ``features/<TIER>/<TICKER>/weekly``."""
+    base = f"features/{tier}/{ticker}"
+    return base if timescale == "daily" else f"{base}/{timescale}"
+
+
+def require_raw(manifest: Manifest, name: str) -> ArtifactRecord:
+    """The latest raw artifact ``name``, or a clear error naming it."""
+    record = manifest.latest(name)
+    if record is None:
+        raise MissingRawDataError(
+            f"manifest has no '{name}'; run `finscale data refresh` for it first"
+        )
+    return record
+
+
+def feature_config_hash(tier: FeatureTier, features: FeaturesConfig, timescale: str) -> str:
+    """Hash of what decides a feature table's content besides its raw inputs."""
+    return config_hash({
+        "tier": tier.model_dump(mode="json"),
+        "features": features.model_dump(mode="json", exclude={"tier"}),
+        "timescale": timescale,
+    })
+
+
+def find_reusable(
+    manifest: Manifest, name: str, parents: tuple[int, ...], hash_: str
+) -> ArtifactRecord | None:
+    """The latest version of ``name`` if it has these parents and hash and still verifies."""
+    latest = manifest.latest(name)
+    if latest is None or latest.config_hash != hash_ or latest.parent_ids != parents:
+        return None
+    return latest if manifest.verify([latest])[0].ok else None
+
+
+def load_bars(manifest: Manifest, ticker: str, timescale: str = "daily") -> tuple[
+    ArtifactRecord, pd.DataFrame
+]:
+    """Verified raw bars of ``ticker`` at ``timescale``."""
+    record = require_raw(manifest, raw_market_name(ticker))
+    return record, resample_bars(load_frame(manifest, record), timescale)
+
+
+def build_feature_table(
+    manifest: Manifest,
+    workspace: Workspace,
+    features: FeaturesConfig,
+    *,
+    tier_name: str,
+    ticker: str,
+    timescale: str = "daily",
+) -> FeatureBuildResult:
+    """Compute (or reuse) the tier's features for one ticker and register the table."""
+    tier = load_tier(tier_name, resolve_tiers_dir(features.tiers_dir))
+    raw_record = require_raw(manifest, raw_market_name(ticker))
+    vix_record = require_raw(manifest, raw_market_name(VIX_TICKER)) if needs_vix(tier) else None
+    parents = tuple(sorted({raw_record.id, *([vix_record.id] if vix_record else [])}))
+    hash_ = feature_config_hash(tier, features, timescale)
+    name = feature_table_name(tier_name, ticker, timescale)
+    reusable = find_reusable(manifest, name, parents, hash_)
+    if reusable is not None:
+        return FeatureBuildResult(name, reusable, created=False)
+    bars = resample_bars(load_frame(manifest, raw_record), timescale)
+    vix = resample_bars(load_frame(manifest, vix_record), timescale) if vix_record else None
+    table = compute_tier(tier, bars, vix=vix)
+    stored = save_frame(
+        manifest, table, name=name, kind=FEATURES_KIND, directory=workspace.features_dir,
+        source=FEATURES_SOURCE, config_hash=hash_, parents=parents,
+        meta={"tier": tier_name, "ticker": ticker, "timescale": timescale,
+              "features": list(table.columns), "max_lookback": tier.max_lookback},
+    )
+    return FeatureBuildResult(name, stored.record, created=True)
+
+
+
+def feature_inputs_key(
+    manifest: Manifest, features: FeaturesConfig, *, tier_name: str, ticker: str,
+    timescale: str = "daily",
+) -> str:
+    """A key that changes exactly when the table would: raw parent MD5s + config hash."""
+    tier = load_tier(tier_name, resolve_tiers_dir(features.tiers_dir))
+    raws = [require_raw(manifest, raw_market_name(ticker))]
+    if needs_vix(tier):
+        raws.append(require_raw(manifest, raw_market_name(VIX_TICKER)))
+    return config_hash({
+        "name": feature_table_name(tier_name, ticker, timescale),
+        "parents": sorted(r.md5 for r in raws),
+        "config": feature_config_hash(tier, features, timescale),
+    })

@@ -1,0 +1,78 @@
+"""The feature and dataset CLI on a fresh workspace filled from the shared data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finscale.cli.main import main
+from finscale.manifest.store import Manifest
+from finscale.workspace import Workspace
+from tests.support.raw_workspace import fill_raw_workspace
+
+pytestmark = pytest.mark.integration
+BUILD_TIER = "a500"
+
+
+@pytest.fixture()
+def filled(workspace: Workspace, shared_data_dir: Path) -> Workspace:
+    fill_raw_workspace(workspace, shared_data_dir)
+    return workspace
+
+
+def test_features_build_a500_three_tickers_then_reuse(
+    filled: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--home", str(filled.home), "features", "build", "--tier", BUILD_TIER,
+            "--tickers", "SPY", "DIA", "QQQ"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count(" built ") == 3
+    manifest = Manifest(filled.manifest_url, filled.home)
+    try:
+        for ticker in ("SPY", "DIA", "QQQ"):
+            record = manifest.latest(f"features/{BUILD_TIER}/{ticker}")
+            assert record is not None and record.kind == "features"
+            assert len(record.meta["features"]) == 500
+            raw = manifest.latest(f"raw/market/{ticker}")
+            assert raw is not None and raw.id in record.parent_ids
+    finally:
+        manifest.close()
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count(" reused ") == 3
+
+
+def test_dataset_describe_and_build(filled: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    home = ["--home", str(filled.home)]
+    assert main([*home, "dataset", "describe"]) == 0
+    out = capsys.readouterr().out
+    for horizon in ("1d", "2d", "3d", "5d", "1w"):
+        assert sum(line.startswith(horizon + " ") for line in out.splitlines()) == 3
+    assert "pos 0.5%" in out and "pos 3%" in out
+    assert main([*home, "dataset", "build"]) == 0
+    built = capsys.readouterr().out
+    assert "datasets/SPY/a20/daily/h1" in built and "train:" in built
+    # a floor no split can meet: refused with a message naming the splits
+    assert main([*home, "--set", "dataset.splits.min_samples=100000", "dataset", "build"]) == 3
+    assert "below splits.min_samples=100000" in capsys.readouterr().err
+
+
+def test_features_list_prints_every_feature_with_description(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["--home", str(tmp_path / "ws"), "features", "list", "--tier", "a20"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line[:1].isdigit()]
+    assert len(rows) == 20
+    assert all(len(line.split()) > 4 for line in rows)
+    assert "tier a20: 20 features" in out
+
+
+def test_features_build_without_raw_data_names_the_artifact(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--home", str(workspace.home), "features", "build", "--tier", "a20",
+            "--tickers", "SPY"]
+    assert main(argv) == 3
+    assert "raw/market/SPY" in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""Fill a workspace's manifest with raw artifacts read from the shared CSV mirror.
+
+Uses the storage layout of the data refresh: ``raw/market/<TICKER>`` (kind ``raw_market``,
+DatetimeIndex ``Date``, float64 OHLCV) and ``raw/fred/<SERIES>`` (kind ``raw_fred``,
+DatetimeIndex ``date``, one float64 column named the series id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from finscale.data.sources.base import MACRO_INDEX, MARKET_COLUMNS, MARKET_INDEX
+from finscale.manifest.artifacts import save_frame
+from finscale.manifest.store import ArtifactRecord, Manifest
+from finscale.workspace import Workspace
+
+RAW_SOURCE = "csv-mirror"
+RAW_CONFIG_HASH = "raw"
+
+
+def read_market_csv(path: Path) -> pd.DataFrame:
+    """A market CSV in the stored layout."""
+    frame = pd.read_csv(path, parse_dates=[MARKET_INDEX], index_col=MARKET_INDEX)
+    return frame[list(MARKET_COLUMNS)].astype("float64")
+
+
+def read_fred_csv(path: Path) -> pd.DataFrame:
+    """A FRED CSV in the stored layout."""
+    frame = pd.read_csv(path, parse_dates=[MACRO_INDEX], index_col=MACRO_INDEX)
+    return frame.astype("float64")
+
+
+def store_raw_market(
+    manifest: Manifest, workspace: Workspace, ticker: str, frame: pd.DataFrame
+) -> ArtifactRecord:
+    return save_frame(manifest, frame, name=f"raw/market/{ticker}", kind="raw_market",
+                      directory=workspace.raw_dir, source=RAW_SOURCE,
+                      config_hash=RAW_CONFIG_HASH).record
+
+
+def store_raw_fred(
+    manifest: Manifest, workspace: Workspace, series: str, frame: pd.DataFrame
+) -> ArtifactRecord:
+    return save_frame(manifest, frame, name=f"raw/fred/{series}", kind="raw_fred",
+                      directory=workspace.raw_dir, source=RAW_SOURCE,
+                      config_hash=RAW_CONFIG_HASH).record
+
+
+def fill_raw_workspace(
+    workspace: Workspace,
+    data_dir: Path,
+    tickers: Iterable[str] | None = None,
+    fred_series: Iterable[str] | None = None,
+) -> dict[str, ArtifactRecord]:
+    """Store the mirror's market and FRED files (all, or the named ones); records by name."""
+    manifest = Manifest(workspace.manifest_url, workspace.home)
+    records: dict[str, ArtifactRecord] = {}
+    try:
+        market = sorted((data_dir / "market").glob("*.csv"))
+        for path in market:
+            if tickers is None or path.stem in set(tickers):
+                rec = store_raw_market(manifest, workspace, path.stem, read_market_csv(path))
+                records[rec.name] = rec
+        for path in sorted((data_dir / "fred").glob("*.csv")):
+            if fred_series is None or path.stem in set(fred_series):
+                rec = store_raw_fred(manifest, workspace, path.stem, read_fred_csv(path))
+                records[rec.name] = rec
+    finally:
+        manifest.close()
+    return records
