@@ -1,0 +1,1 @@
+"""Indicator families: vectorised functions ``(FeatureInputs, **params) -> np.ndarray``."""
