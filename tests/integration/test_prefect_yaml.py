@@ -20,7 +20,9 @@ def _deployments() -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("deployment", _deployments(), ids=lambda d: d["name"])
-def test_entrypoint_resolves_to_flow(deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entrypoint_resolves_to_flow(
+    deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
     flow = load_flow_from_entrypoint(deployment["entrypoint"])
     assert isinstance(flow, Flow)
@@ -32,6 +34,6 @@ def test_entrypoint_resolves_to_flow(deployment: dict[str, Any], monkeypatch: py
 def test_nightly_refresh_runs_on_weekdays_after_the_us_close() -> None:
     nightly = next(d for d in _deployments() if d["name"] == "nightly-data-refresh")
     (schedule,) = nightly["schedules"]
-    minute, hour, _, _, weekdays = schedule["cron"].split()
+    _minute, hour, _, _, weekdays = schedule["cron"].split()
     assert schedule["timezone"] == "America/New_York"
     assert int(hour) >= 16 and weekdays == "1-5"

@@ -1,10 +1,112 @@
-"""`finscale data` commands."""
+"""`finscale data` commands: refresh raw market/FRED data, and show what is stored."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from finscale.cli.common import AppContext, build_context, print_table
+from finscale.data.refresh import (
+    FRED_KIND,
+    MARKET_KIND,
+    RefreshStatus,
+    RefreshSummary,
+    refresh_universe,
+)
+from finscale.data.sources import make_macro_source, make_market_source
+from finscale.data.sources.base import OFFLINE_HINT, SourceError, SourceUnreachableError
+
+EXIT_FAILED_SERIES = 1
+EXIT_SOURCE_ERROR = 2
+SOURCES = ("csv", "yahoo", "fred")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `data` sub-command (filled in by its owning area)."""
-    sub.add_parser("data", help="(not yet available)")
+    """Add `data refresh` and `data status`."""
+    data = sub.add_parser("data", help="refresh and inspect raw market/FRED data")
+    commands = data.add_subparsers(dest="data_command", required=True)
+
+    refresh = commands.add_parser(
+        "refresh", help="incremental, validated refresh of tickers and FRED series"
+    )
+    refresh.add_argument("--source", choices=SOURCES, help="default: data.source of the config")
+    refresh.add_argument(
+        "--mirror", type=Path,
+        help="csv mirror folder (market/, fred/); default data.mirror, else $FINSCALE_DATA_MIRROR",
+    )
+    refresh.add_argument("--full", action="store_true", help="re-fetch full histories")
+    refresh.add_argument(
+        "--tickers", nargs="*", help="tickers (default: data.tickers; the bare flag: none)"
+    )
+    refresh.add_argument(
+        "--series", nargs="*", help="FRED series (default: data.fred_series; the bare flag: none)"
+    )
+    refresh.set_defaults(func=run_refresh)
+
+    status = commands.add_parser("status", help="table of the stored raw series")
+    status.set_defaults(func=run_status)
+
+
+def _summary_rows(summaries: list[RefreshSummary]) -> list[list[object]]:
+    return [
+        [s.name, s.status.value, f"+{s.rows_added}", s.rows,
+         s.version if s.version is not None else "-", s.reason]
+        for s in summaries
+    ]
+
+
+def _refresh(ctx: AppContext, args: argparse.Namespace) -> list[RefreshSummary]:
+    config = ctx.config.data
+    manifest = ctx.manifest()
+    try:
+        market = make_market_source(config, args.mirror, cache_dir=ctx.workspace.cache_dir)
+        macro = make_macro_source(config, args.mirror)
+        return refresh_universe(
+            manifest, ctx.workspace, config, market_source=market, macro_source=macro,
+            tickers=args.tickers, fred_series=args.series, full=args.full,
+        )
+    finally:
+        manifest.close()
+
+
+def run_refresh(args: argparse.Namespace) -> int:
+    """Refresh the universe; exit 1 when any series failed, 2 when the source is unusable."""
+    overrides = [f"data.source={args.source}"] if args.source else []
+    ctx = build_context(args, overrides)
+    try:
+        summaries = _refresh(ctx, args)
+    except SourceUnreachableError as exc:
+        hint = "" if "--mirror" in str(exc) else f"\n{OFFLINE_HINT}"
+        print(f"data refresh: source unreachable: {exc}{hint}", file=sys.stderr)
+        return EXIT_SOURCE_ERROR
+    except SourceError as exc:
+        print(f"data refresh: {exc}", file=sys.stderr)
+        return EXIT_SOURCE_ERROR
+    print_table(["name", "status", "added", "rows", "version", "reason"], _summary_rows(summaries))
+    failed = [s for s in summaries if s.status is RefreshStatus.FAILED]
+    for summary in failed:
+        print(f"FAILED {summary.name}: {summary.reason}", file=sys.stderr)
+    return EXIT_FAILED_SERIES if failed else 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the latest stored version of every raw series."""
+    ctx = build_context(args)
+    manifest = ctx.manifest()
+    try:
+        records = [r for r in manifest.all_latest() if r.kind in (MARKET_KIND, FRED_KIND)]
+    finally:
+        manifest.close()
+    if not records:
+        print(f"no raw data in {ctx.workspace.home}; run `finscale data refresh` first")
+        return 0
+    rows = [
+        [r.name, r.rows, r.first_date or "-", r.last_date or "-", r.md5, r.version, r.source,
+         r.created_at.strftime("%Y-%m-%d %H:%M:%S")]
+        for r in records
+    ]
+    print_table(
+        ["name", "rows", "first", "last", "md5", "version", "source", "last refresh (UTC)"], rows
+    )
+    return 0

@@ -24,7 +24,14 @@ _EXPORTS = {
     "load_config": "finscale.config.loader",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AppConfig",
+    "ConfigError",
+    "config_hash",
+    "config_to_dict",
+    "config_to_yaml",
+    "load_config",
+]
 
 
 def __getattr__(name: str) -> Any:

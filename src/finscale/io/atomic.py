@@ -73,7 +73,9 @@ def write_parquet_atomic(frame: pd.DataFrame, target: Path) -> str:
 def read_parquet_verified(path: Path, expected_md5: str) -> pd.DataFrame:
     """Read Parquet only if its MD5 matches the manifest's."""
     if not path.is_file():
-        raise ChecksumMismatchError(f"{path}: file is missing (manifest expects md5 {expected_md5})")
+        raise ChecksumMismatchError(
+            f"{path}: file is missing (manifest expects md5 {expected_md5})"
+        )
     actual = md5_file(path)
     if actual != expected_md5:
         raise ChecksumMismatchError(

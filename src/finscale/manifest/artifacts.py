@@ -48,7 +48,8 @@ def save_frame(
     """
     path, md5 = write_parquet_addressed(frame, directory, name.replace("/", "_"))
     latest = manifest.latest(name)
-    if latest is not None and latest.md5 == md5 and tuple(sorted(set(parents))) == latest.parent_ids:
+    same_parents = latest is not None and tuple(sorted(set(parents))) == latest.parent_ids
+    if latest is not None and latest.md5 == md5 and same_parents:
         return StoredArtifact(latest, created=False)
     first, last = date_span(frame)
     record = manifest.register(

@@ -1,0 +1,374 @@
+"""Incremental refresh of raw market bars and FRED series into the manifest.
+
+One series at a time: fetch from ``overlap_days`` stored rows before the last stored date,
+compare that overlap with what is stored, and
+
+- if the overlap disagrees (e.g. Adj Close restated after a dividend), re-fetch the full
+  history and store it (``restated``);
+- if nothing is new, write nothing at all (``unchanged``);
+- else append the new rows (``new_rows``).
+
+Every fetch goes through ``call_with_retry`` (transient faults retried with jittered
+back-off). A source that can fingerprint its content cheaply (the csv mirror) lets an
+unchanged series skip the fetch entirely. The merged frame is validated before it is
+saved; files are content-addressed and written atomically, then registered, so a failure
+(bad data, permanent source error, crash) leaves the previous version byte-identical.
+``TransientSourceError`` propagates from the single-series functions so an orchestrator
+can retry; ``refresh_universe`` records it as a failure and carries on with the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from finscale.config import config_hash
+from finscale.data.config import DataConfig
+from finscale.data.retry import call_with_retry
+from finscale.data.sources.base import (
+    MARKET_COLUMNS,
+    MacroSource,
+    MarketSource,
+    PermanentSourceError,
+    SourceUnreachableError,
+    TransientSourceError,
+)
+from finscale.data.validation import DataValidationError, ensure_valid_macro, ensure_valid_market
+from finscale.io.atomic import ChecksumMismatchError, md5_file
+from finscale.manifest.artifacts import load_frame, save_frame
+from finscale.manifest.store import ArtifactRecord, Manifest
+from finscale.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+MARKET_KIND = "raw_market"
+FRED_KIND = "raw_fred"
+MARKET_PREFIX = "raw/market/"
+FRED_PREFIX = "raw/fred/"
+MARKET_SUBDIR = "market"
+FRED_SUBDIR = "fred"
+RESTATEMENT_RTOL = 1e-9
+FINGERPRINT_META_KEY = "source_fingerprint"
+
+
+@runtime_checkable
+class FingerprintedMarketSource(Protocol):
+    """Optional capability: a cheap content fingerprint of a ticker's data at the source."""
+
+    def bars_fingerprint(self, ticker: str) -> str | None: ...
+
+
+@runtime_checkable
+class FingerprintedMacroSource(Protocol):
+    """Optional capability: a cheap content fingerprint of a series' data at the source."""
+
+    def series_fingerprint(self, series_id: str) -> str | None: ...
+
+
+class RefreshStatus(StrEnum):
+    """What a refresh did to one series."""
+
+    NEW_ROWS = "new_rows"
+    UNCHANGED = "unchanged"
+    RESTATED = "restated"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RefreshSummary:
+    """The outcome for one series (small and picklable: safe to pass between tasks)."""
+
+    name: str
+    symbol: str
+    status: RefreshStatus
+    rows_added: int = 0
+    rows: int = 0
+    version: int | None = None
+    md5: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class _SeriesPlan:
+    """Everything the generic refresh needs to know about one series."""
+
+    name: str
+    kind: str
+    symbol: str
+    directory: Path
+    source_name: str
+    fetch: Callable[[date | None], pd.DataFrame]
+    clean: Callable[[pd.DataFrame], pd.DataFrame]
+    config_hash: str
+    fingerprint: Callable[[], str | None] = lambda: None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def market_artifact_name(ticker: str) -> str:
+    return f"{MARKET_PREFIX}{ticker}"
+
+
+def fred_artifact_name(series_id: str) -> str:
+    return f"{FRED_PREFIX}{series_id}"
+
+
+def data_config_hash(config: DataConfig) -> str:
+    """Hash of the settings that shape stored raw data (not timeouts, retries or mirror)."""
+    return config_hash({"start": config.start.isoformat(),
+                        "validation": config.validation.model_dump(mode="json")})
+
+
+def _iso(value: pd.Timestamp | date | None) -> str | None:
+    return None if value is None else pd.Timestamp(value).date().isoformat()
+
+
+def _first_disagreement(stored: pd.DataFrame, fetched: pd.DataFrame) -> str | None:
+    """None when the two overlap frames agree; else a short description of the first difference."""
+    if not stored.index.equals(fetched.index):
+        only_stored = stored.index.difference(fetched.index)
+        only_fetched = fetched.index.difference(stored.index)
+        return (f"overlap dates differ (only stored: {[_iso(d) for d in only_stored[:3]]}, "
+                f"only fetched: {[_iso(d) for d in only_fetched[:3]]})")
+    for column in stored.columns:
+        if column not in fetched.columns:
+            return f"column {column!r} missing from the fetch"
+        left, right = stored[column].to_numpy(), fetched[column].to_numpy()
+        same = np.isclose(left, right, rtol=RESTATEMENT_RTOL, atol=0.0, equal_nan=True)
+        if not same.all():
+            at = stored.index[~same][0]
+            return f"{column} restated at {_iso(at)} ({left[~same][0]!r} -> {right[~same][0]!r})"
+    return None
+
+
+def _failed(plan: _SeriesPlan, reason: str, latest: ArtifactRecord | None) -> RefreshSummary:
+    log.warning("%s: failed, previous version kept: %s", plan.name, reason)
+    return RefreshSummary(
+        plan.name, plan.symbol, RefreshStatus.FAILED,
+        rows=latest.rows if latest else 0,
+        version=latest.version if latest else None,
+        md5=latest.md5 if latest else None, reason=reason,
+    )
+
+
+def _unchanged(plan: _SeriesPlan, latest: ArtifactRecord, reason: str) -> RefreshSummary:
+    return RefreshSummary(plan.name, plan.symbol, RefreshStatus.UNCHANGED, 0, latest.rows,
+                          latest.version, latest.md5, reason)
+
+
+def _save(
+    manifest: Manifest, plan: _SeriesPlan, frame: pd.DataFrame, meta: dict[str, Any]
+) -> ArtifactRecord:
+    stored = save_frame(
+        manifest, frame, name=plan.name, kind=plan.kind, directory=plan.directory,
+        source=plan.source_name, config_hash=plan.config_hash, meta={**plan.meta, **meta},
+    )
+    return stored.record
+
+
+def _full_refresh(
+    manifest: Manifest, plan: _SeriesPlan, start: date, latest: ArtifactRecord | None,
+    stored: pd.DataFrame | None, restated_because: str | None,
+) -> RefreshSummary:
+    """Fetch the whole history, validate, and store it unless identical to what is stored."""
+    fetched = plan.fetch(start)
+    if stored is not None and not stored.empty and not fetched.empty \
+            and fetched.index[-1] < stored.index[-1]:
+        return _failed(plan, f"source history ends {_iso(fetched.index[-1])}, before the stored "
+                       f"last date {_iso(stored.index[-1])}; refusing to shrink history", latest)
+    frame = plan.clean(fetched)
+    if latest is not None and stored is not None and frame.equals(stored):
+        return _unchanged(plan, latest, "full fetch identical to stored version")
+    meta = {"fetch_start": _iso(start), "fetch_last": _iso(frame.index[-1]), "full_fetch": True,
+            "rows_fetched": len(fetched), "restated": restated_because}
+    record = _save(manifest, plan, frame, meta)
+    previous_rows = len(stored) if stored is not None else 0
+    status = RefreshStatus.RESTATED if restated_because else RefreshStatus.NEW_ROWS
+    reason = restated_because or ("full fetch" if latest is not None else "first fetch")
+    return RefreshSummary(plan.name, plan.symbol, status, len(frame) - previous_rows,
+                          len(frame), record.version, record.md5, reason)
+
+
+def _incremental_refresh(
+    manifest: Manifest, plan: _SeriesPlan, config: DataConfig, latest: ArtifactRecord,
+    stored: pd.DataFrame,
+) -> RefreshSummary:
+    """Fetch the overlap onwards; append, report unchanged, or fall back to a full fetch."""
+    overlap_start = stored.index[max(0, len(stored) - config.overlap_days)]
+    fetched = plan.fetch(overlap_start.date())
+    last_stored = stored.index[-1]
+    if fetched.empty:
+        disagreement: str | None = f"no rows since {_iso(overlap_start)}, though stored"
+    else:
+        fetched = plan.clean(fetched)
+        disagreement = _first_disagreement(
+            stored.loc[stored.index >= overlap_start], fetched.loc[fetched.index <= last_stored]
+        )
+    if disagreement is not None:
+        log.info("%s: %s; re-fetching full history", plan.name, disagreement)
+        return _full_refresh(manifest, plan, config.start, latest, stored, disagreement)
+    new_rows = fetched.loc[fetched.index > last_stored]
+    if new_rows.empty:
+        return _unchanged(plan, latest, f"no rows after {_iso(last_stored)}")
+    merged = plan.clean(pd.concat([stored, new_rows]))
+    meta = {"fetch_start": _iso(overlap_start), "fetch_last": _iso(merged.index[-1]),
+            "full_fetch": False, "rows_fetched": len(fetched), "restated": None}
+    record = _save(manifest, plan, merged, meta)
+    return RefreshSummary(plan.name, plan.symbol, RefreshStatus.NEW_ROWS, len(new_rows),
+                          len(merged), record.version, record.md5,
+                          f"appended {_iso(new_rows.index[0])}..{_iso(new_rows.index[-1])}")
+
+
+def _source_unchanged(
+    manifest: Manifest, plan: _SeriesPlan, latest: ArtifactRecord | None, fingerprint: str | None
+) -> bool:
+    """True when the source vouches for identical content and the stored file is intact.
+
+    The shortcut needs a source fingerprint equal to the one the latest version was built
+    from, the same data config, and the stored file's MD5 still matching the manifest.
+    """
+    if fingerprint is None or latest is None:
+        return False
+    if latest.meta.get(FINGERPRINT_META_KEY) != fingerprint:
+        return False
+    if latest.config_hash != plan.config_hash:
+        return False
+    path = manifest.absolute(latest)
+    return path.is_file() and md5_file(path) == latest.md5
+
+
+def _refresh(
+    manifest: Manifest, plan: _SeriesPlan, config: DataConfig, full: bool
+) -> RefreshSummary:
+    """Refresh one series; permanent problems become a ``failed`` summary, transient raise."""
+    started = time.perf_counter()
+    latest = manifest.latest(plan.name)
+    fingerprint = plan.fingerprint()
+    plan = replace(plan, meta={**plan.meta, FINGERPRINT_META_KEY: fingerprint})
+    if not full and _source_unchanged(manifest, plan, latest, fingerprint):
+        assert latest is not None
+        log.info("%s: unchanged (source fingerprint matches version %d)", plan.name,
+                 latest.version)
+        return _unchanged(plan, latest, f"source unchanged since version {latest.version}")
+    try:
+        stored = load_frame(manifest, latest) if latest is not None else None
+        if latest is None or stored is None or stored.empty or full:
+            summary = _full_refresh(manifest, plan, config.start, latest, stored, None)
+        else:
+            summary = _incremental_refresh(manifest, plan, config, latest, stored)
+    except (PermanentSourceError, DataValidationError, ChecksumMismatchError) as exc:
+        summary = _failed(plan, str(exc), latest)
+    log.info("%s: %s, +%d rows (%d total) in %.2fs%s", plan.name, summary.status.value,
+             summary.rows_added, summary.rows, time.perf_counter() - started,
+             f" [{summary.reason}]" if summary.reason else "")
+    return summary
+
+
+def _market_plan(
+    workspace: Workspace, source: MarketSource, ticker: str, config: DataConfig
+) -> _SeriesPlan:
+    columns = list(MARKET_COLUMNS)
+
+    def clean(frame: pd.DataFrame) -> pd.DataFrame:
+        return ensure_valid_market(frame, ticker, config.validation)[columns]
+
+    return _SeriesPlan(
+        name=market_artifact_name(ticker), kind=MARKET_KIND, symbol=ticker,
+        directory=workspace.raw_dir / MARKET_SUBDIR, source_name=source.name,
+        fetch=lambda start: call_with_retry(
+            lambda: source.fetch_bars(ticker, start, None), retry=config.retry,
+            what=f"{source.name}: {ticker} bars from {_iso(start)}"),
+        clean=clean,
+        config_hash=data_config_hash(config), meta={"ticker": ticker},
+        fingerprint=lambda: source.bars_fingerprint(ticker)
+        if isinstance(source, FingerprintedMarketSource) else None,
+    )
+
+
+def _macro_plan(
+    workspace: Workspace, source: MacroSource, series_id: str, config: DataConfig
+) -> _SeriesPlan:
+    return _SeriesPlan(
+        name=fred_artifact_name(series_id), kind=FRED_KIND, symbol=series_id,
+        directory=workspace.raw_dir / FRED_SUBDIR, source_name=source.name,
+        fetch=lambda start: call_with_retry(
+            lambda: source.fetch_series(series_id, start, None), retry=config.retry,
+            what=f"{source.name}: {series_id} from {_iso(start)}"),
+        clean=lambda frame: ensure_valid_macro(frame, series_id),
+        config_hash=data_config_hash(config), meta={"series_id": series_id},
+        fingerprint=lambda: source.series_fingerprint(series_id)
+        if isinstance(source, FingerprintedMacroSource) else None,
+    )
+
+
+def refresh_market(
+    manifest: Manifest, workspace: Workspace, source: MarketSource, ticker: str,
+    config: DataConfig, *, full: bool = False,
+) -> RefreshSummary:
+    """Refresh ``raw/market/<ticker>``; raises TransientSourceError so callers may retry."""
+    return _refresh(manifest, _market_plan(workspace, source, ticker, config), config, full)
+
+
+def refresh_macro(
+    manifest: Manifest, workspace: Workspace, source: MacroSource, series_id: str,
+    config: DataConfig, *, full: bool = False,
+) -> RefreshSummary:
+    """Refresh ``raw/fred/<series_id>``; raises TransientSourceError so callers may retry."""
+    return _refresh(manifest, _macro_plan(workspace, source, series_id, config), config, full)
+
+
+def resolve_universe(
+    config: DataConfig, tickers: Sequence[str] | None, fred_series: Sequence[str] | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tickers and FRED series to refresh: the given ones, else the config's."""
+    return (
+        tuple(config.tickers if tickers is None else tickers),
+        tuple(config.fred_series if fred_series is None else fred_series),
+    )
+
+
+def failure_summary(name: str, error: BaseException | str) -> RefreshSummary:
+    """A ``failed`` summary for a series whose refresh raised (e.g. retries exhausted)."""
+    return RefreshSummary(name, name.rsplit("/", 1)[-1], RefreshStatus.FAILED, reason=str(error))
+
+
+def refresh_universe(
+    manifest: Manifest, workspace: Workspace, config: DataConfig, *,
+    market_source: MarketSource | None, macro_source: MacroSource | None,
+    tickers: Sequence[str] | None = None, fred_series: Sequence[str] | None = None,
+    full: bool = False,
+) -> list[RefreshSummary]:
+    """Refresh every ticker and series (config's universe when None); one failure stops none.
+
+    A source of None skips that half of the universe. The one exception to "carry on" is
+    SourceUnreachableError: the vendor's host is down for every series, so it propagates.
+    """
+    tickers, fred_series = resolve_universe(config, tickers, fred_series)
+    jobs: list[tuple[str, Callable[[], RefreshSummary]]] = []
+    if market_source is not None:
+        for ticker in tickers:
+            jobs.append((market_artifact_name(ticker), lambda t=ticker: refresh_market(
+                manifest, workspace, market_source, t, config, full=full)))
+    if macro_source is not None:
+        for series_id in fred_series:
+            jobs.append((fred_artifact_name(series_id), lambda s=series_id: refresh_macro(
+                manifest, workspace, macro_source, s, config, full=full)))
+    summaries: list[RefreshSummary] = []
+    for position, (name, job) in enumerate(jobs, start=1):
+        log.info("[%d/%d] refreshing %s", position, len(jobs), name)
+        try:
+            summaries.append(job())
+        except SourceUnreachableError:
+            raise  # the host is down for every series: fail fast instead of N slow failures
+        except TransientSourceError as exc:
+            summaries.append(failure_summary(name, exc))
+            log.warning("%s: failed after retries, previous version kept: %s", name, exc)
+    return summaries

@@ -1,0 +1,122 @@
+"""Prefect tasks of the data refresh: one library call each, plus retries and cache policy.
+
+Cache policy: NONE, deliberately. A refresh exists to look at the source *now*; a cache
+key such as (source, symbol, date) would turn a second run on the same day (after a vendor
+published late, restated history, or after the workspace was rebuilt) into a stale hit that
+skips the fetch and the manifest write. The library already makes the repeat cheap and
+idempotent: an unchanged series writes nothing and registers no new version.
+
+Retries: transient faults only (``TransientSourceError``, task timeouts), with jittered
+delays; permanent errors (unknown ticker, bad key, invalid data) are reported by the library
+as a ``failed`` summary and never raised, and an unreachable host is not retried (offline
+runs fail fast). Tasks take and return names, paths and small dataclasses, never frames.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from finscale.config import AppConfig, load_config
+from finscale.data.refresh import (
+    RefreshSummary,
+    refresh_macro,
+    refresh_market,
+    resolve_universe,
+)
+from finscale.data.sources import make_macro_source, make_market_source
+from finscale.data.sources.base import SourceUnreachableError, TransientSourceError
+from finscale.manifest.store import Manifest
+from finscale.workspace import Workspace
+
+CONFIG_ENV = "FINSCALE_CONFIG"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
+REFRESH_RETRIES = 3
+REFRESH_RETRY_DELAYS_S = [2, 10, 30]
+RETRY_JITTER_FACTOR = 0.5
+# yfinance ignores its own timeout when the network hangs (STACK-NOTES): bound it here.
+REFRESH_TIMEOUT_S = 600
+
+
+def retry_transient_only(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry condition: only transient source errors and timeouts, never permanent ones."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    if error is None:
+        try:
+            error = state.result(raise_on_failure=False)
+        except Exception:  # an unreadable result is no reason to retry
+            return False
+    if isinstance(error, SourceUnreachableError):
+        return False
+    return isinstance(error, TransientSourceError | TimeoutError)
+
+
+def load_runtime(source: str) -> tuple[AppConfig, Workspace]:
+    """Config ($FINSCALE_CONFIG, else configs/base.yaml) with ``data.source`` set; workspace."""
+    path = os.environ.get(CONFIG_ENV)
+    paths = [Path(path)] if path else [DEFAULT_CONFIG] if DEFAULT_CONFIG.is_file() else []
+    config = load_config(*paths, overrides=[f"data.source={source}"])
+    workspace = Workspace.resolve(
+        config.workspace.home, manifest_url=config.workspace.manifest_url
+    ).ensure()
+    return config, workspace
+
+
+@task(cache_policy=NO_CACHE)
+def plan_universe(
+    tickers: list[str] | None, fred_series: list[str] | None, source: str
+) -> tuple[list[str], list[str]]:
+    """The tickers and series to refresh (the config's universe where None)."""
+    config, _ = load_runtime(source)
+    chosen_tickers, chosen_series = resolve_universe(config.data, tickers, fred_series)
+    return list(chosen_tickers), list(chosen_series)
+
+
+@task(
+    task_run_name="refresh-market-{ticker}",
+    retries=REFRESH_RETRIES,
+    retry_delay_seconds=REFRESH_RETRY_DELAYS_S,
+    retry_jitter_factor=RETRY_JITTER_FACTOR,
+    retry_condition_fn=retry_transient_only,
+    timeout_seconds=REFRESH_TIMEOUT_S,
+    cache_policy=NO_CACHE,
+)
+def refresh_market_ticker(
+    ticker: str, source: str, mirror: str | None, full: bool
+) -> RefreshSummary:
+    """Refresh ``raw/market/<ticker>`` from ``source``."""
+    config, workspace = load_runtime(source)
+    manifest = Manifest(workspace.manifest_url, workspace.home)
+    try:
+        market = make_market_source(
+            config.data, Path(mirror) if mirror else None, cache_dir=workspace.cache_dir
+        )
+        return refresh_market(manifest, workspace, market, ticker, config.data, full=full)
+    finally:
+        manifest.close()
+
+
+@task(
+    task_run_name="refresh-fred-{series_id}",
+    retries=REFRESH_RETRIES,
+    retry_delay_seconds=REFRESH_RETRY_DELAYS_S,
+    retry_jitter_factor=RETRY_JITTER_FACTOR,
+    retry_condition_fn=retry_transient_only,
+    timeout_seconds=REFRESH_TIMEOUT_S,
+    cache_policy=NO_CACHE,
+)
+def refresh_fred_series(
+    series_id: str, source: str, mirror: str | None, full: bool
+) -> RefreshSummary:
+    """Refresh ``raw/fred/<series_id>`` from ``source``."""
+    config, workspace = load_runtime(source)
+    manifest = Manifest(workspace.manifest_url, workspace.home)
+    try:
+        macro = make_macro_source(config.data, Path(mirror) if mirror else None)
+        return refresh_macro(manifest, workspace, macro, series_id, config.data, full=full)
+    finally:
+        manifest.close()

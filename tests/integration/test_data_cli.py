@@ -1,0 +1,85 @@
+"""`finscale data refresh|status` and `finscale manifest list|verify` as a user runs them:
+a fresh FINSCALE_HOME filled from the real mirror, then a second run that changes nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+ALL_SERIES = [
+    *(f"raw/market/{t}" for t in ("SPY", "DIA", "QQQ", "VIX")),
+    *(f"raw/fred/{s}" for s in ("DGS10", "DGS2", "T10Y2Y", "VIXCLS", "FEDFUNDS", "UNRATE",
+                                "CPIAUCSL", "BAMLH0A0HYM2", "DTWEXBGS")),
+]
+
+
+def finscale(home: Path, *args: str, mirror_env: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSCALE_")}
+    env["FINSCALE_HOME"] = str(home)
+    if mirror_env:
+        env["FINSCALE_DATA_MIRROR"] = mirror_env
+    return subprocess.run(
+        [sys.executable, "-m", "finscale.cli.main", *args], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def _status_of(output: str) -> dict[str, str]:
+    rows = [line.split() for line in output.splitlines() if line.startswith("raw/")]
+    return {row[0]: row[1] for row in rows}
+
+
+def test_refresh_status_verify_and_unchanged_rerun(tmp_path: Path, shared_data_dir: Path) -> None:
+    home = tmp_path / "home"
+    first = finscale(home, "data", "refresh", "--source", "csv", "--mirror", str(shared_data_dir))
+    assert first.returncode == 0, first.stderr
+    assert _status_of(first.stdout) == dict.fromkeys(ALL_SERIES, "new_rows")
+    assert "[13/13] refreshing raw/fred/DTWEXBGS" in first.stderr  # progress lines
+
+    status = finscale(home, "data", "status")
+    assert status.returncode == 0, status.stderr
+    rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()
+            if line.startswith("raw/")}
+    assert sorted(rows) == sorted(ALL_SERIES)
+    assert rows["raw/market/SPY"][1:4] == ["7802", "1993-01-29", "2024-01-24"]
+    assert len(rows["raw/market/SPY"][4]) == 32  # the MD5
+
+    verify = finscale(home, "manifest", "verify")
+    assert verify.returncode == 0 and "13 ok, 0 failed" in verify.stdout
+
+    # the demo's exact second command line: mirror from the environment this time
+    second = finscale(home, "data", "refresh", "--source", "csv",
+                      mirror_env=str(shared_data_dir))
+    assert second.returncode == 0, second.stderr
+    assert _status_of(second.stdout) == dict.fromkeys(ALL_SERIES, "unchanged")
+
+    listing = finscale(home, "manifest", "list", "--kind", "raw_market")
+    assert listing.returncode == 0
+    assert sorted(line.split()[1] for line in listing.stdout.splitlines()
+                  if line[:1].isdigit()) == sorted(ALL_SERIES[:4])
+
+
+def test_verify_names_a_tampered_file(tmp_path: Path, shared_data_dir: Path) -> None:
+    home = tmp_path / "home"
+    refreshed = finscale(home, "data", "refresh", "--mirror", str(shared_data_dir),
+                         "--tickers", "DIA", "--series")
+    assert refreshed.returncode == 0, refreshed.stderr
+    (stored,) = (home / "data" / "raw" / "market").glob("*.parquet")
+    stored.write_bytes(stored.read_bytes() + b"x")
+
+    verify = finscale(home, "manifest", "verify")
+
+    assert verify.returncode == 1
+    assert "raw/market/DIA" in verify.stderr and stored.name in verify.stderr
+
+
+def test_missing_mirror_fails_fast_naming_the_option(tmp_path: Path) -> None:
+    result = finscale(tmp_path / "home", "data", "refresh", "--source", "csv")
+    assert result.returncode == 2 and "--mirror" in result.stderr
