@@ -1,10 +1,46 @@
-"""`finscale train` commands."""
+"""`finscale train`: one training run in-process (the same code the Prefect flow runs)."""
 
 from __future__ import annotations
 
 import argparse
 
+from finscale.cli.common import build_context
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `train` sub-command (filled in by its owning area)."""
-    sub.add_parser("train", help="(not yet available)")
+    """Add ``finscale train [--config F] [--resume] key=value ...``."""
+    parser = sub.add_parser(
+        "train", help="train one PatchTST run and record it in MLflow",
+        description="Train one run. Overrides are key=value (e.g. model.budget=100k).",
+    )
+    parser.add_argument("--config", dest="train_config", action="append",
+                        help="YAML config (repeatable; later wins; same as the global --config)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the run key's last checkpoint")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    parser.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train and print where the run is in MLflow."""
+    # imported here: mlflow and torch load only when this command runs, and mlflow's import
+    # must not configure logging before the CLI has
+    from finscale.tracking import TrackingTarget
+    from finscale.training.run import train_run
+
+    if args.train_config:
+        args.config = [*(args.config or []), *args.train_config]
+    context = build_context(args, extra_overrides=list(args.overrides))
+    result = train_run(context.config, context.workspace, resume=args.resume)
+    target = TrackingTarget.for_workspace(context.workspace, context.config.tracking.experiment,
+                                          context.config.tracking.uri)
+    print(f"run key      {result.run_key}")
+    print(f"stop reason  {result.stop_reason}")
+    print(f"parameters   {result.n_parameters:,} on {result.device}")
+    print(f"best {result.metric_name:<8}{result.best_metric}")
+    print(f"collapsed    {str(result.collapsed).lower()}")
+    print(f"checkpoint   {result.checkpoint_path}")
+    print(f"seconds      {result.seconds:.1f}")
+    print(f"mlflow run   {result.run_id}  ({result.tracking_uri})")
+    print(f"view it:     {target.ui_hint()}")
+    return 0

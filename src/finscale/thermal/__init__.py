@@ -1,1 +1,1 @@
-"""thermal."""
+"""thermal: sensors, the soft/hard policy, the in-training guard and the flow gate."""

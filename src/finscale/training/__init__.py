@@ -1,1 +1,1 @@
-"""training."""
+"""training: optimiser, schedule, losses, checkpoints, the trainer and the run entry point."""

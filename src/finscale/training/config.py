@@ -30,3 +30,13 @@ class TrainingConfig(FrozenModel):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     collapse_std_floor: float = Field(1e-3, ge=0)
     num_workers: int = Field(0, ge=0)
+    cpu_batch_size: int = Field(256, ge=1, description="batch on CPU when batch_size is None")
+    batch_headroom: float = Field(
+        0.8, gt=0, le=1, description="fraction of the largest batch that fits, kept as headroom"
+    )
+    max_batch_size: int = Field(65536, ge=1, description="upper end of batch-size discovery")
+    eval_batch_size: int | None = Field(None, ge=1, description="None: same as the train batch")
+    thermal_check_every_steps: int = Field(
+        20, ge=1, description="optimiser steps between thermal checks"
+    )
+    log_model: bool = Field(True, description="log the best model to MLflow with a signature")

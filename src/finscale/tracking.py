@@ -1,0 +1,198 @@
+"""MLflow tracking: the ONLY module of finscale that imports mlflow.
+
+Default store: ``sqlite:///<workspace>/mlflow.db`` with artifacts in ``<workspace>/mlartifacts``
+(the experiment is created with that artifact location). Each run carries the flattened
+resolved config as params, its run key and input MD5s as tags, metrics per epoch, the
+config YAML, the best checkpoint and the model with a signature.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.pytorch
+import numpy as np
+import torch
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from finscale.training.run_key import RunKey
+from finscale.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+MAX_PARAM_CHARS = 6000
+GIT_TIMEOUT_S = 5.0
+UNKNOWN_SHA = "unknown"
+REDACTED = "***"
+SECRET_KEY_PATTERN = re.compile(r"(password|secret|token|api_key|apikey|credential)", re.I)
+URL_PASSWORD_PATTERN = re.compile(r"(://[^/:@\s]+):[^@/\s]+@")
+MODEL_NAME = "model"
+STATUS_FINISHED = "FINISHED"
+STATUS_FAILED = "FAILED"
+STATUS_KILLED = "KILLED"
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where runs go: tracking URI, experiment name and its artifact folder."""
+
+    uri: str
+    experiment: str
+    artifact_location: Path
+
+    @classmethod
+    def for_workspace(
+        cls, workspace: Workspace, experiment: str, uri: str | None = None
+    ) -> TrackingTarget:
+        return cls(uri or workspace.mlflow_uri, experiment, workspace.mlartifacts_dir)
+
+    def ui_hint(self) -> str:
+        return f"mlflow ui --backend-store-uri {self.uri}"
+
+
+def redact(key: str, value: Any) -> Any:
+    """Secrets never reach MLflow: secret-named keys and URL passwords are masked."""
+    if SECRET_KEY_PATTERN.search(key):
+        return REDACTED
+    if isinstance(value, str):
+        return URL_PASSWORD_PATTERN.sub(rf"\1:{REDACTED}@", value)
+    return value
+
+
+def param_value(key: str, value: Any) -> str:
+    """A param value as MLflow stores it: redacted, stringified, at most 6000 chars."""
+    text = str(redact(key, value))
+    return text if len(text) <= MAX_PARAM_CHARS else text[: MAX_PARAM_CHARS - 3] + "..."
+
+
+def git_sha(cwd: Path | None = None) -> str:
+    """HEAD of the checkout this code runs from, or ``unknown``."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return UNKNOWN_SHA
+    return done.stdout.strip() or UNKNOWN_SHA
+
+
+def _ensure_experiment(target: TrackingTarget) -> str:
+    client = MlflowClient(tracking_uri=target.uri)
+    existing = client.get_experiment_by_name(target.experiment)
+    if existing is not None:
+        return str(existing.experiment_id)
+    target.artifact_location.mkdir(parents=True, exist_ok=True)
+    return str(client.create_experiment(
+        target.experiment, artifact_location=target.artifact_location.resolve().as_uri()
+    ))
+
+
+class RunTracker:
+    """One MLflow run: ``start`` (new or continued), log, ``end``."""
+
+    def __init__(self, target: TrackingTarget) -> None:
+        self.target = target
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+
+    def start(self, run_key: RunKey, *, run_id: str | None = None) -> str:
+        """Start a new run named by its key, or continue ``run_id`` (a resumed training)."""
+        mlflow.set_tracking_uri(self.target.uri)
+        self.experiment_id = _ensure_experiment(self.target)
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+        run = mlflow.start_run(
+            run_id=run_id,
+            experiment_id=None if run_id else self.experiment_id,
+            run_name=None if run_id else run_key.as_tag(),
+        )
+        self.run_id = run.info.run_id
+        mlflow.set_tags(run_key.as_tags())
+        return self.run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Params (redacted, each value <= 6000 chars); a resumed run skips ones already set."""
+        client = MlflowClient(tracking_uri=self.target.uri)
+        existing = client.get_run(self._id()).data.params
+        fresh = {k: param_value(k, v) for k, v in params.items() if k not in existing}
+        if fresh:
+            mlflow.log_params(fresh)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        mlflow.set_tags({k: str(redact(k, v)) for k, v in tags.items()})
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Numeric metrics at ``step`` (NaN kept: an undefined AUC must stay visible)."""
+        clean = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+        mlflow.log_metrics(clean, step=step)
+
+    def log_text(self, text: str, file_name: str) -> None:
+        mlflow.log_text(text, file_name)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_model(self, model: torch.nn.Module, input_example: torch.Tensor) -> str:
+        """The model with a signature inferred from one input example; returns its model URI."""
+        model = model.eval()
+        with torch.no_grad():
+            output = model(input_example).float().cpu().numpy()
+        example = input_example.cpu().numpy().astype(np.float32)
+        signature = infer_signature(example, output)
+        info = mlflow.pytorch.log_model(
+            model,
+            name=MODEL_NAME,
+            signature=signature,
+            input_example=example,
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
+        return str(info.model_uri)
+
+    def end(self, status: str = STATUS_FINISHED) -> None:
+        if mlflow.active_run() is not None:
+            mlflow.end_run(status=status)
+
+    def _id(self) -> str:
+        if self.run_id is None:
+            raise RuntimeError("RunTracker.start() was not called")
+        return self.run_id
+
+
+def find_finished_run(target: TrackingTarget, run_key: RunKey) -> str | None:
+    """The id of a FINISHED run with this key in the experiment, or None."""
+    client = MlflowClient(tracking_uri=target.uri)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.run_key = '{run_key.as_tag()}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def run_metrics_history(target: TrackingTarget, run_id: str, key: str) -> list[float]:
+    """Values of one metric in step order (for checks and reports)."""
+    client = MlflowClient(tracking_uri=target.uri)
+    history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+    return [m.value for m in history]
+
+
+def is_collapsed(pred_std: float, floor: float) -> bool:
+    """A run whose prediction spread is under the floor predicts the base rate everywhere."""
+    return math.isnan(pred_std) or pred_std < floor

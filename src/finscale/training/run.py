@@ -1,0 +1,238 @@
+"""The one entry point of a training run: data -> budget check -> train -> MLflow.
+
+``train_run`` builds (or reuses) the dataset, refuses tiny splits, resolves the
+architecture and refuses a model whose real parameter count misses its named budget,
+trains behind the thermal guard, and records everything in MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from finscale.config.loader import config_hash, config_to_dict, config_to_yaml, flatten
+from finscale.config.schema import AppConfig
+from finscale.datasets.build import build_dataset
+from finscale.datasets.load import DatasetSplits, open_splits
+from finscale.manifest.store import Manifest
+from finscale.models.budget import check_budget, count_parameters, resolve_architecture
+from finscale.models.patchtst import PatchTST, PatchTSTConfig
+from finscale.thermal.policy import ThermalGuard, ThermalPolicy
+from finscale.thermal.sensors import make_sensor
+from finscale.tracking import (
+    STATUS_FAILED,
+    STATUS_FINISHED,
+    STATUS_KILLED,
+    RunTracker,
+    TrackingTarget,
+    git_sha,
+    is_collapsed,
+)
+from finscale.training.batch_size import BatchKey, make_try_step, resolve_batch_size
+from finscale.training.checkpoint import LAST_NAME, load_checkpoint
+from finscale.training.device import DeviceChoice, resolve_device
+from finscale.training.run_key import RunKey
+from finscale.training.trainer import FitResult, Trainer, seed_everything
+from finscale.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+RUN_ID_EXTRA = "mlflow_run_id"
+CONFIG_ARTIFACT = "config.yaml"
+SPLIT_REPORT_ARTIFACT = "split_report.json"
+
+
+class TinySplitError(ValueError):
+    """A split has fewer samples than ``dataset.splits.min_samples``."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced (small: passed between Prefect tasks)."""
+
+    run_id: str
+    run_key: str
+    best_metric: float | None
+    metric_name: str
+    stop_reason: str
+    checkpoint_path: str
+    n_parameters: int
+    tracking_uri: str
+    collapsed: bool
+    device: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Data:
+    splits: DatasetSplits
+    tags: dict[str, str]
+
+
+def check_split_sizes(splits: DatasetSplits, floor: int) -> None:
+    """Refuse to train when a split is smaller than the floor (it would fake a result)."""
+    for name in SPLITS:
+        size = len(getattr(splits, name))
+        if size < floor:
+            raise TinySplitError(
+                f"split '{name}' has {size} samples, below dataset.splits.min_samples={floor}"
+            )
+
+
+def _open_data(config: AppConfig, manifest: Manifest, workspace: Workspace) -> _Data:
+    record = build_dataset(manifest, workspace, config)
+    splits = open_splits(manifest, record)
+    check_split_sizes(splits, config.dataset.splits.min_samples)
+    parents = [manifest.get(pid) for pid in record.parent_ids]
+    tags = {
+        "dataset": record.name,
+        "dataset_version": str(record.version),
+        "dataset_md5": record.md5,
+        "input_md5s": ",".join(f"{p.name}:{p.md5}" for p in parents),
+        "sample_hash_train": splits.train.sample_hash,
+        "sample_hash_val": splits.val.sample_hash,
+        "sample_hash_test": splits.test.sample_hash,
+    }
+    for stats in splits.report.splits:
+        positives = ", ".join(f"{t}={n}" for t, n in stats.positives.items())
+        log.info("split %s: %d samples (%s .. %s), positives %s", stats.name, stats.samples,
+                 stats.range_start, stats.range_end, positives)
+    return _Data(splits=splits, tags=tags)
+
+
+def _build_model(config: AppConfig, splits: DatasetSplits) -> tuple[PatchTST, PatchTSTConfig, int]:
+    """Resolve the architecture, check the real count against the budget, build seeded."""
+    arch = resolve_architecture(
+        config.model, splits.train.n_features, splits.train.context, splits.train.n_tasks
+    )
+    if config.model.budget is not None:
+        n_params = check_budget(arch, config.model.budget, config.model.budget_tolerance)
+    else:
+        n_params = count_parameters(arch)
+    seed_everything(config.training.seed)
+    model = PatchTST(arch)
+    real = sum(p.numel() for p in model.parameters())
+    if real != n_params:
+        raise RuntimeError(f"built model has {real} parameters, meta count said {n_params}")
+    return model, arch, n_params
+
+
+def _batch_size(
+    config: AppConfig,
+    workspace: Workspace,
+    model: PatchTST,
+    arch: PatchTSTConfig,
+    device: DeviceChoice,
+) -> int:
+    key = BatchKey(
+        budget=config.model.budget or f"d{arch.d_model}l{arch.n_layers}",
+        input_shape=(arch.context, arch.n_features, arch.n_tasks),
+        device=device.name,
+    )
+    try_step = None
+    if config.training.batch_size is None and device.name != "cpu":
+        model.to(device.device)
+        try_step = make_try_step(model, torch.nn.BCEWithLogitsLoss(), (arch.context,
+                                 arch.n_features), arch.n_tasks, device.device, device.autocast)
+    return resolve_batch_size(config.training, key, workspace.cache_dir, try_step)
+
+
+def _previous_run_id(checkpoint_dir: Path, resume: bool) -> str | None:
+    """The MLflow run a resumed training continues; a fresh run archives old checkpoints."""
+    last = checkpoint_dir / LAST_NAME
+    if resume and last.is_file():
+        return load_checkpoint(last)["extra"].get(RUN_ID_EXTRA)
+    if checkpoint_dir.is_dir() and any(checkpoint_dir.iterdir()):
+        archived = checkpoint_dir.with_name(f"{checkpoint_dir.name}-replaced-{time.time_ns()}")
+        checkpoint_dir.rename(archived)
+        log.info("fresh run: previous checkpoints kept in %s", archived)
+    return None
+
+
+def _start_tracking(
+    config: AppConfig, tracker: RunTracker, key: RunKey, run_id: str | None, facts: dict[str, Any]
+) -> str:
+    run_id = tracker.start(key, run_id=run_id)
+    tracker.log_params({**flatten(config_to_dict(config)), **facts})
+    tracker.set_tags({"config_hash": config_hash(config)})
+    tracker.log_text(config_to_yaml(config), CONFIG_ARTIFACT)
+    return run_id
+
+
+def _finish(
+    config: AppConfig, tracker: RunTracker, trainer: Trainer, fit: FitResult, data: _Data
+) -> bool:
+    """Test metrics of the BEST model, collapse tag, checkpoint and model artifacts."""
+    test = trainer.evaluate(data.splits.test, "test_")
+    final = {f"best_{k}": v for k, v in fit.final_metrics.items()}
+    tracker.log_metrics({**final, **test}, step=fit.progress.epoch)
+    collapsed = is_collapsed(fit.final_metrics["val_pred_std"], config.training.collapse_std_floor)
+    tracker.set_tags({"collapsed": str(collapsed).lower(), "best_epoch": fit.progress.best_epoch})
+    if fit.best_checkpoint is not None:
+        tracker.log_artifact(fit.best_checkpoint, "checkpoints")
+    if config.training.log_model:
+        example = data.splits.val.batch(torch.arange(1))[0].to(trainer.device.device)
+        tracker.log_model(trainer.model, example)
+    return collapsed
+
+
+def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) -> TrainResult:
+    """Train one run described by ``config`` in ``workspace``; see the module docstring."""
+    started = time.perf_counter()
+    workspace.ensure()
+    key = RunKey.from_config(config)
+    manifest = Manifest(workspace.manifest_url, workspace.home)
+    try:
+        data = _open_data(config, manifest, workspace)
+    finally:
+        manifest.close()
+    model, arch, n_params = _build_model(config, data.splits)
+    device = resolve_device(config.training.device)
+    guard = ThermalGuard(make_sensor(config.thermal), ThermalPolicy.from_config(config.thermal),
+                         every_steps=config.training.thermal_check_every_steps)
+    batch_size = _batch_size(config, workspace, model, arch, device)
+    checkpoint_dir = workspace.checkpoints_dir / key.as_path()
+    target = TrackingTarget.for_workspace(workspace, config.tracking.experiment,
+                                          config.tracking.uri)
+    tracker = RunTracker(target)
+    facts = {"n_parameters": n_params, "device": device.name, "git_sha": git_sha(),
+             "resolved_batch_size": batch_size, "d_model": arch.d_model,
+             "n_layers": arch.n_layers, "n_heads": arch.n_heads, "d_ff": arch.d_ff}
+    run_id = _start_tracking(config, tracker, key, _previous_run_id(checkpoint_dir, resume), facts)
+    tracker.set_tags(data.tags)
+    tracker.log_text(_split_report_json(data), SPLIT_REPORT_ARTIFACT)
+    try:
+        trainer = Trainer(
+            model, data.splits.train, data.splits.val, config.training,
+            checkpoint_dir=checkpoint_dir, config_yaml=config_to_yaml(config),
+            task_names=data.splits.train.task_names, device=device, batch_size=batch_size,
+            step_hooks=[guard], epoch_hooks=[lambda m: tracker.log_metrics(m, int(m["epoch"]))],
+            temperature_fn=lambda: guard.read().celsius,
+            checkpoint_extra={RUN_ID_EXTRA: run_id, "run_key": key.as_tag()},
+        )
+        fit = trainer.fit(resume=resume)
+        tracker.set_tags({"stop_reason": fit.stop_reason})
+        collapsed = _finish(config, tracker, trainer, fit, data) if fit.finished else False
+    except BaseException:
+        tracker.set_tags({"stop_reason": "error"})
+        tracker.end(STATUS_FAILED)
+        raise
+    tracker.end(STATUS_FINISHED if fit.finished else STATUS_KILLED)
+    return TrainResult(
+        run_id=run_id, run_key=key.as_tag(), best_metric=fit.progress.best_metric,
+        metric_name=config.training.early_stopping_metric, stop_reason=fit.stop_reason,
+        checkpoint_path=str(fit.best_checkpoint or fit.last_checkpoint), n_parameters=n_params,
+        tracking_uri=target.uri, collapsed=collapsed, device=device.name,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _split_report_json(data: _Data) -> str:
+    return json.dumps(data.splits.report.to_dict(), indent=2, default=str)

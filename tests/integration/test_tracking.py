@@ -1,0 +1,121 @@
+"""Tracking against a temporary SQLite MLflow: params, tags, per-epoch metrics, artifacts,
+the model with a signature, the collapse tag when forced, and secrets never logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from finscale.config import load_config
+from finscale.tracking import (
+    MAX_PARAM_CHARS,
+    RunTracker,
+    TrackingTarget,
+    find_finished_run,
+    param_value,
+    run_metrics_history,
+)
+from finscale.training.run import train_run
+from finscale.training.run_key import RunKey
+from finscale.workspace import Workspace
+from tests.support.raw_workspace import fill_raw_workspace
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+KEY = RunKey("test", "10k", 1, "a20", "all", 0)
+
+
+def test_params_are_redacted_and_truncated() -> None:
+    assert param_value("workspace.manifest_url",
+                       "postgresql+psycopg://me:hunter2@127.0.0.1/db") == (
+        "postgresql+psycopg://me:***@127.0.0.1/db")
+    assert param_value("data.fred_api_key", "abc123") == "***"
+    assert len(param_value("x", "y" * 10_000)) == MAX_PARAM_CHARS
+
+
+def test_tracker_run_and_find_finished(workspace: Workspace) -> None:
+    target = TrackingTarget.for_workspace(workspace, "unit")
+    tracker = RunTracker(target)
+    run_id = tracker.start(KEY)
+    tracker.log_params({"a.b": 1, "secret_token": "s3cr3t"})
+    tracker.log_metrics({"val_auc": 0.6}, step=1)
+    tracker.log_metrics({"val_auc": 0.7}, step=2)
+    assert find_finished_run(target, KEY) is None  # still running
+    tracker.end()
+    assert find_finished_run(target, KEY) == run_id
+    assert find_finished_run(target, RunKey("test", "10k", 1, "a20", "all", 1)) is None
+    assert run_metrics_history(target, run_id, "val_auc") == [0.6, 0.7]
+    run = MlflowClient(target.uri).get_run(run_id)
+    assert run.data.params["secret_token"] == "***"
+    experiment = MlflowClient(target.uri).get_experiment(run.info.experiment_id)
+    assert experiment.artifact_location == workspace.mlartifacts_dir.resolve().as_uri()
+    assert workspace.mlflow_uri == target.uri
+
+
+def test_train_run_is_fully_tracked_and_collapse_is_tagged(
+    workspace: Workspace, shared_data_dir: Path
+) -> None:
+    torch.set_num_threads(1)
+    fill_raw_workspace(workspace, shared_data_dir, tickers=["SPY", "VIX"])
+    config = load_config(REPO / "configs" / "base.yaml", overrides=[
+        "experiment.phase=test", "model.budget=10k", "dataset.context=32", "training.epochs=2",
+        "training.device=cpu", "thermal.sensor=none", "training.collapse_std_floor=1.0",
+        "training.warmup_steps=5",
+    ])
+    result = train_run(config, workspace)
+    assert result.stop_reason == "completed" and result.collapsed is True
+    client = MlflowClient(workspace.mlflow_uri)
+    run = client.get_run(result.run_id)
+    params, tags = run.data.params, run.data.tags
+    assert params["training.lr"] == "0.001" and params["model.budget"] == "10k"
+    assert int(params["n_parameters"]) == result.n_parameters
+    assert abs(result.n_parameters - 10_000) <= 500
+    assert params["device"] == "cpu" and len(params["git_sha"]) in (40, len("unknown"))
+    assert tags["run_key"] == "phase=test|budget=10k|horizon=1|tier=a20|task=all|seed=0"
+    assert tags["phase"] == "test" and tags["seed"] == "0"
+    assert tags["collapsed"] == "true" and tags["stop_reason"] == "completed"
+    assert len(tags["dataset_md5"]) == 32 and "raw/market/SPY:" in tags["input_md5s"]
+    assert tags["sample_hash_val"] and tags["config_hash"]
+    target = TrackingTarget.for_workspace(workspace, config.tracking.experiment)
+    for metric in ("train_loss", "val_loss", "val_auc", "val_pred_std", "val_pred_min",
+                   "val_pred_max", "samples_per_s"):
+        assert len(run_metrics_history(target, result.run_id, metric)) == 2, metric
+    assert "test_auc" in run.data.metrics and "best_val_auc" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"config.yaml", "split_report.json", "checkpoints"} <= artifacts
+    assert [a.path for a in client.list_artifacts(result.run_id, "checkpoints")] == [
+        "checkpoints/best.pt"]
+    models = client.search_logged_models([run.info.experiment_id])
+    assert len(models) == 1 and models[0].source_run_id == result.run_id
+    assert find_finished_run(target, RunKey.from_config(config)) == result.run_id
+
+
+def test_thermal_stop_then_resume_continues_the_same_run(
+    workspace: Workspace, shared_data_dir: Path, tmp_path: Path
+) -> None:
+    torch.set_num_threads(1)
+    fill_raw_workspace(workspace, shared_data_dir, tickers=["SPY", "VIX"])
+    sensor = tmp_path / "temp"
+    sensor.write_text("95")  # above the hard limit: the first check stops the run
+    config = load_config(REPO / "configs" / "base.yaml", overrides=[
+        "model.budget=10k", "dataset.context=32", "training.epochs=2", "training.device=cpu",
+        "thermal.sensor=file", f"thermal.file_path={sensor}", "training.log_model=false",
+        "training.thermal_check_every_steps=5",
+    ])
+    stopped = train_run(config, workspace)
+    assert stopped.stop_reason == "thermal"
+    client = MlflowClient(workspace.mlflow_uri)
+    run = client.get_run(stopped.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["stop_reason"] == "thermal"
+    assert "collapsed" not in run.data.tags  # no final evaluation of an unfinished run
+    sensor.write_text("50")
+    resumed = train_run(config, workspace, resume=True)
+    assert resumed.run_id == stopped.run_id and resumed.stop_reason == "completed"
+    run = client.get_run(resumed.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "completed"
+    target = TrackingTarget.for_workspace(workspace, config.tracking.experiment)
+    assert len(run_metrics_history(target, resumed.run_id, "val_auc")) == 2
+    assert run_metrics_history(target, resumed.run_id, "temperature_c") == [50.0, 50.0]
