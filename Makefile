@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup test test-fast lint demo verify bench clean
+.PHONY: setup test test-fast lint demo demo-data mlflow-ui verify bench clean
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: setup
-	$(BIN)/ruff check src flows tasks tests benchmarks
+	$(BIN)/ruff check src flows tasks tests benchmarks deployments
 	$(BIN)/lint-imports
 
 test: setup lint
@@ -35,15 +35,27 @@ test: setup lint
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
-demo: setup
+# The offline demo: data from the mirror, features, split report, one 100k-parameter run.
+demo: demo-data
+	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale features build --tier a20 --tickers SPY
+	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale --config configs/experiments/cpu_demo.yaml dataset describe --no-weekly
+	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale --config configs/experiments/cpu_demo.yaml train
+
+demo-data: setup
 	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale data refresh --source csv --mirror $(FINSCALE_DATA_MIRROR)
 	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale data status
+
+mlflow-ui: setup
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
+		--backend-store-uri sqlite:///$(DEMO_HOME)/mlflow.db --default-artifact-root $(DEMO_HOME)/mlartifacts
 
 verify: setup
 	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale doctor
 
 bench: setup
 	$(BIN)/python benchmarks/data_refresh.py
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/model_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

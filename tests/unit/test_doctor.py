@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,11 +73,11 @@ def test_mlflow_sqlite_in_workspace_and_http(workspace: Workspace, health_server
 def test_workspace_writable_and_not(workspace: Workspace, tmp_path: Path) -> None:
     checks = check_workspace(workspace)
     assert checks[0].status == "ok" and checks[1].name == "free disk"
-    if os.geteuid() == 0:
-        pytest.skip("root can write anywhere")
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    assert check_workspace(Workspace.resolve(locked))[0].status == "fail"
+    # a home that is a regular file cannot hold the layout, even for root
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("x")
+    failed = check_workspace(Workspace.resolve(blocked))
+    assert failed[0].status == "fail" and "not writable" in failed[0].detail
 
 
 def test_thermal_file_sensor_is_found(tmp_path: Path) -> None:

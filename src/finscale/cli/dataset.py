@@ -6,8 +6,6 @@ import argparse
 import sys
 
 from finscale.cli.common import build_context, print_table
-from finscale.datasets.build import build_dataset
-from finscale.datasets.describe import describe_horizons, report_rows
 from finscale.datasets.splits import SplitTooSmallError
 from finscale.features.build import MissingRawDataError
 
@@ -53,6 +51,9 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    # imported here: the dataset modules load torch, which other commands do not need
+    from finscale.datasets.build import build_dataset
+
     ctx = build_context(args, _overrides(args))
     manifest = ctx.manifest()
     try:
@@ -75,6 +76,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_describe(args: argparse.Namespace) -> int:
+    from finscale.datasets.describe import describe_horizons, report_rows
+
     ctx = build_context(args, _overrides(args))
     manifest = ctx.manifest()
     try:

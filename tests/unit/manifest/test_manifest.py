@@ -41,7 +41,7 @@ def manifest_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'manifest.db'}"
         return
     if not _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}")
+        pytest.fail(f"PostgreSQL not reachable at {PG_SERVER}; .ci/run starts it")
     schema = f"manifest_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_SERVER)
     with admin.begin() as conn:
