@@ -18,6 +18,9 @@ class ModelConfig(FrozenModel):
     stride: int = Field(8, ge=1)
     pad_end: bool = True
     channel_mode: Literal["independent", "mixed"] = "mixed"
+    head: Literal["pool", "flatten"] = Field(
+        "pool", description="pool: mean over patches; flatten: all patch tokens into the head"
+    )
     d_model: int | None = None
     n_layers: int | None = None
     n_heads: int | None = None
