@@ -17,7 +17,11 @@ from prefect.context import TaskRunContext
 
 from finscale.config import AppConfig, load_config
 from finscale.datasets.build import build_dataset
-from finscale.features.build import build_feature_table, feature_inputs_key
+from finscale.features.build import (
+    build_feature_table,
+    feature_inputs_key,
+    feature_table_is_current,
+)
 from finscale.manifest.store import Manifest
 from finscale.workspace import Workspace
 
@@ -60,6 +64,23 @@ def feature_table_cache_key(_context: TaskRunContext, parameters: dict[str, Any]
     finally:
         manifest.close()
     return f"features-{workspace.home.as_posix()}-{key}"
+
+
+@task(task_run_name="check-features-{tier}-{ticker}-{timescale}")
+def feature_table_is_current_task(
+    home: str | None, config_path: str | None, tier: str, ticker: str, timescale: str = "daily"
+) -> bool:
+    """Uncached: whether the stored table for today's inputs exists and its MD5 verifies.
+
+    The flow refreshes the build task's cache when this is False, so a cache hit never
+    hands out an artifact whose file was deleted or altered."""
+    config, workspace = load_context(home, config_path)
+    manifest = Manifest(workspace.manifest_url, workspace.home)
+    try:
+        return feature_table_is_current(manifest, config.features, tier_name=tier,
+                                        ticker=ticker, timescale=timescale)
+    finally:
+        manifest.close()
 
 
 @task(

@@ -50,3 +50,31 @@ def test_second_run_hits_cache_and_new_raw_version_rebuilds(
         assert latest.id in stored.parent_ids
     finally:
         manifest.close()
+
+
+def test_cache_hit_never_hands_out_a_deleted_or_altered_table(
+    prefect_harness: None, workspace: Workspace, shared_data_dir: Path
+) -> None:
+    fill_raw_workspace(workspace, shared_data_dir, tickers=["SPY"], fred_series=[])
+    home = str(workspace.home)
+    first = build_features(tier="a20", tickers=["SPY"], home=home)
+    assert [o.state for o in first.tables] == ["Completed"]
+    manifest = Manifest(workspace.manifest_url, workspace.home)
+    try:
+        path = manifest.absolute(manifest.get(first.tables[0].table.artifact_id))
+        path.unlink()
+        second = build_features(tier="a20", tickers=["SPY"], home=home)
+        assert [o.state for o in second.tables] == ["Completed"]
+        rebuilt = manifest.get(second.tables[0].table.artifact_id)
+        assert manifest.verify([rebuilt])[0].ok
+        # alter the stored bytes: again rebuilt, never served from the cache
+        manifest.absolute(rebuilt).write_bytes(b"not parquet")
+        third = build_features(tier="a20", tickers=["SPY"], home=home)
+        assert [o.state for o in third.tables] == ["Completed"]
+        assert manifest.verify([manifest.get(third.tables[0].table.artifact_id)])[0].ok
+        # intact again: the next run is a cache hit on the rebuilt table
+        fourth = build_features(tier="a20", tickers=["SPY"], home=home)
+        assert [o.state for o in fourth.tables] == ["Cached"]
+        assert fourth.tables[0].table.artifact_id == third.tables[0].table.artifact_id
+    finally:
+        manifest.close()

@@ -50,6 +50,15 @@ def test_dataset_describe_and_build(filled: Workspace, capsys: pytest.CaptureFix
     for horizon in ("1d", "2d", "3d", "5d", "1w"):
         assert sum(line.startswith(horizon + " ") for line in out.splitlines()) == 3
     assert "pos 0.5%" in out and "pos 3%" in out
+    # weekly with context 80 is too small: the output says which split and why
+    assert "1w val: refused: " in out and "context 80 + horizon 1 weeks" in out
+    assert "rows missing macro (hy_oas_z_252 until 1997-12-22" in out
+    folds = ["--set", "dataset.splits.walk_forward={folds: 2, val_days: 365}"]
+    assert main([*home, *folds, "dataset", "describe", "--no-weekly"]) == 0
+    out = capsys.readouterr().out
+    assert sum(line.startswith("1d fold 1 ") for line in out.splitlines()) == 3
+    assert main([*home, "--config", "configs/experiments/weekly.yaml", "dataset", "build"]) == 0
+    assert "datasets/SPY/a20/weekly/h1" in capsys.readouterr().out
     assert main([*home, "dataset", "build"]) == 0
     built = capsys.readouterr().out
     assert "datasets/SPY/a20/daily/h1" in built and "train:" in built

@@ -76,7 +76,12 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_describe(args: argparse.Namespace) -> int:
-    from finscale.datasets.describe import describe_horizons, report_rows
+    from finscale.datasets.describe import (
+        describe_horizons,
+        drop_lines,
+        refusal_reason,
+        report_rows,
+    )
 
     ctx = build_context(args, _overrides(args))
     manifest = ctx.manifest()
@@ -94,4 +99,9 @@ def run_describe(args: argparse.Namespace) -> int:
           f"min_samples {dataset.splits.min_samples}")
     print_table(["horizon", "split", "samples", "span start", "label end", *thresholds],
                 report_rows(reports))
+    refusals = [f"  {item.horizon}{item.timescale[0]} {stats.name}: {refusal_reason(stats, item)}"
+                for item in reports for stats in item.report.splits
+                if refusal_reason(stats, item)]
+    for line in ["rows dropped before splitting:", *drop_lines(reports), *refusals]:
+        print(line)
     return 0

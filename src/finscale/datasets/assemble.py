@@ -41,11 +41,11 @@ def align_blocks(
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Reindex every block onto ``index`` (exact dates, no fill) and concatenate.
 
-    Returns the joined inputs and, per block, a mask of rows where it has a NaN.
+    Returns the joined inputs and, per block, a (rows, columns) mask of its NaNs.
     Columns of different blocks must not collide.
     """
     aligned = []
-    missing: dict[str, np.ndarray] = {}
+    missing: dict[str, pd.DataFrame] = {}
     seen: dict[str, str] = {}
     for block_name, block in blocks.items():
         for column in block.columns:
@@ -54,20 +54,35 @@ def align_blocks(
                                  f"and '{block_name}'")
             seen[column] = block_name
         frame = block.reindex(index)
-        missing[block_name] = frame.isna().to_numpy().any(axis=1)
+        missing[block_name] = frame.isna()
         aligned.append(frame)
     joined = pd.concat(aligned, axis=1) if aligned else pd.DataFrame(index=index)
     return joined.astype(np.float64), missing
 
 
-def drop_reasons(missing: Mapping[str, np.ndarray], rows: int) -> tuple[np.ndarray, dict[str, int]]:
-    """Keep-mask and per-block counts (each dropped row blamed on its first missing block)."""
+def _culprit(nan_mask: pd.DataFrame, blamed: np.ndarray) -> str:
+    """The column missing on most blamed rows, with its last missing date, e.g.
+    ``BAMLH0A0HYM2_z252 until 2001-02-05``; ``+N more`` when other columns also lack values."""
+    per_column = nan_mask.to_numpy()[blamed].sum(axis=0)
+    top = int(per_column.argmax())
+    last = nan_mask.index[np.flatnonzero(blamed & nan_mask.iloc[:, top].to_numpy())[-1]]
+    others = int((per_column > 0).sum()) - 1
+    more = f", +{others} more columns" if others else ""
+    return f"{nan_mask.columns[top]} until {last:%Y-%m-%d}{more}"
+
+
+def drop_reasons(
+    missing: Mapping[str, pd.DataFrame], rows: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Keep-mask and per-block counts: each dropped row is blamed on its first missing
+    block, and the reason names the column that lacked a value on most of them."""
     keep = np.ones(rows, dtype=bool)
     counts: dict[str, int] = {}
-    for block_name, mask in missing.items():
+    for block_name, nan_mask in missing.items():
+        mask = nan_mask.to_numpy().any(axis=1)
         blamed = keep & mask
         if blamed.any():
-            counts[f"missing {block_name}"] = int(blamed.sum())
+            counts[f"missing {block_name} ({_culprit(nan_mask, blamed)})"] = int(blamed.sum())
         keep &= ~mask
     return keep, counts
 

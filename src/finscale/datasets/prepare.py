@@ -10,12 +10,12 @@ from __future__ import annotations
 import pandas as pd
 
 from finscale.config.schema import AppConfig
+from finscale.data.refresh import fred_artifact_name
 from finscale.datasets.assemble import PreparedTable, assemble_table
 from finscale.features.build import (
     VIX_TICKER,
     build_feature_table,
     load_bars,
-    raw_fred_name,
     require_raw,
 )
 from finscale.features.declarations import FeatureTier
@@ -52,7 +52,7 @@ def _macro_block(
     tier = macro_tier_for(config)
     series = {}
     for series_id in sorted({str(d.params["series"]) for d in tier.declarations}):
-        record = require_raw(manifest, raw_fred_name(series_id))
+        record = require_raw(manifest, fred_artifact_name(series_id))
         parents.add(record.id)
         series[series_id] = load_frame(manifest, record)
     return compute_macro_features(series, index, config.features, tier=tier)

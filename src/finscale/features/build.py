@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from finscale.config.loader import config_hash
+from finscale.data.refresh import market_artifact_name
 from finscale.datasets.timescales import resample_bars
 from finscale.features.config import FeaturesConfig
 from finscale.features.engine import FeatureTier, compute_tier, load_tier, needs_vix
@@ -39,14 +40,6 @@ class FeatureBuildResult:
     created: bool
 
 
-def raw_market_name(ticker: str) -> str:
-    return f"raw/market/{ticker}"
-
-
-def raw_fred_name(series: str) -> str:
-    return f"raw/fred/{series}"
-
-
 def feature_table_name(tier: str, ticker: str, timescale: str = "daily") -> str:
     """``features/<TIER>/<TICKER>`` (daily) or ``features/<TIER>/<TICKER>/weekly``."""
     base = f"features/{tier}/{ticker}"
@@ -61,6 +54,15 @@ def require_raw(manifest: Manifest, name: str) -> ArtifactRecord:
             f"manifest has no '{name}'; run `finscale data refresh` for it first"
         )
     return record
+
+
+def raw_inputs(
+    manifest: Manifest, tier: FeatureTier, ticker: str
+) -> tuple[ArtifactRecord, ArtifactRecord | None]:
+    """The latest raw bars of ``ticker`` and, when the tier reads it, of the VIX."""
+    raw_record = require_raw(manifest, market_artifact_name(ticker))
+    vix_name = market_artifact_name(VIX_TICKER)
+    return raw_record, (require_raw(manifest, vix_name) if needs_vix(tier) else None)
 
 
 def feature_config_hash(tier: FeatureTier, features: FeaturesConfig, timescale: str) -> str:
@@ -86,7 +88,7 @@ def load_bars(manifest: Manifest, ticker: str, timescale: str = "daily") -> tupl
     ArtifactRecord, pd.DataFrame
 ]:
     """Verified raw bars of ``ticker`` at ``timescale``."""
-    record = require_raw(manifest, raw_market_name(ticker))
+    record = require_raw(manifest, market_artifact_name(ticker))
     return record, resample_bars(load_frame(manifest, record), timescale)
 
 
@@ -101,8 +103,7 @@ def build_feature_table(
 ) -> FeatureBuildResult:
     """Compute (or reuse) the tier's features for one ticker and register the table."""
     tier = load_tier(tier_name, resolve_tiers_dir(features.tiers_dir))
-    raw_record = require_raw(manifest, raw_market_name(ticker))
-    vix_record = require_raw(manifest, raw_market_name(VIX_TICKER)) if needs_vix(tier) else None
+    raw_record, vix_record = raw_inputs(manifest, tier, ticker)
     parents = tuple(sorted({raw_record.id, *([vix_record.id] if vix_record else [])}))
     hash_ = feature_config_hash(tier, features, timescale)
     name = feature_table_name(tier_name, ticker, timescale)
@@ -111,7 +112,7 @@ def build_feature_table(
         return FeatureBuildResult(name, reusable, created=False)
     bars = resample_bars(load_frame(manifest, raw_record), timescale)
     vix = resample_bars(load_frame(manifest, vix_record), timescale) if vix_record else None
-    table = compute_tier(tier, bars, vix=vix)
+    table = compute_tier(tier, bars, vix=vix, timescale=timescale)
     stored = save_frame(
         manifest, table, name=name, kind=FEATURES_KIND, directory=workspace.features_dir,
         source=FEATURES_SOURCE, config_hash=hash_, parents=parents,
@@ -121,6 +122,19 @@ def build_feature_table(
     return FeatureBuildResult(name, stored.record, created=True)
 
 
+def feature_table_is_current(
+    manifest: Manifest, features: FeaturesConfig, *, tier_name: str, ticker: str,
+    timescale: str = "daily",
+) -> bool:
+    """Whether the latest stored table matches today's raw parents and config and its file
+    still verifies (MD5): if not, a cached pointer to it must not be handed out."""
+    tier = load_tier(tier_name, resolve_tiers_dir(features.tiers_dir))
+    raw_record, vix_record = raw_inputs(manifest, tier, ticker)
+    parents = tuple(sorted({raw_record.id, *([vix_record.id] if vix_record else [])}))
+    name = feature_table_name(tier_name, ticker, timescale)
+    hash_ = feature_config_hash(tier, features, timescale)
+    return find_reusable(manifest, name, parents, hash_) is not None
+
 
 def feature_inputs_key(
     manifest: Manifest, features: FeaturesConfig, *, tier_name: str, ticker: str,
@@ -128,9 +142,7 @@ def feature_inputs_key(
 ) -> str:
     """A key that changes exactly when the table would: raw parent MD5s + config hash."""
     tier = load_tier(tier_name, resolve_tiers_dir(features.tiers_dir))
-    raws = [require_raw(manifest, raw_market_name(ticker))]
-    if needs_vix(tier):
-        raws.append(require_raw(manifest, raw_market_name(VIX_TICKER)))
+    raws = [r for r in raw_inputs(manifest, tier, ticker) if r is not None]
     return config_hash({
         "name": feature_table_name(tier_name, ticker, timescale),
         "parents": sorted(r.md5 for r in raws),

@@ -10,7 +10,7 @@ import pandas as pd
 from finscale.config.errors import ConfigError
 from finscale.data.sources.base import MARKET_COLUMNS
 from finscale.features.declarations import FeatureDeclaration, FeatureTier, load_declarations
-from finscale.features.inputs import FeatureInputs
+from finscale.features.inputs import DAILY, FeatureInputs
 from finscale.features.macro import compute_macro_features, load_macro_tier
 from finscale.features.paths import resolve_tiers_dir
 from finscale.features.registry import CROSS_ASSET_FAMILIES, FAMILIES, compute_one
@@ -102,9 +102,14 @@ def compute_declarations(
 
 
 def compute_tier(
-    tier: FeatureTier, bars: pd.DataFrame, *, vix: pd.DataFrame | None = None
+    tier: FeatureTier, bars: pd.DataFrame, *, vix: pd.DataFrame | None = None,
+    timescale: str = DAILY,
 ) -> pd.DataFrame:
-    """All features of ``tier`` on ``bars`` (raw market layout, daily or weekly).
+    """All features of ``tier`` on ``bars`` (raw market layout) at ``timescale``.
+
+    ``timescale`` must say what the bars are: on ``weekly`` bars the weekly families are
+    the plain indicator (each row is a completed week), annualisation uses 52 bars/year
+    and the weekday calendar field becomes the week of the month.
 
     Returns float64 columns in declaration order on the bars' index, NaN during warm-up
     (at most ``tier.max_lookback`` rows on gap-free data). Cross-asset declarations need
@@ -117,5 +122,5 @@ def compute_tier(
             names = [d.name for d in tier.declarations if d.family in CROSS_ASSET_FAMILIES]
             raise ValueError(f"tier {tier.name}: features {names[:5]}... need vix=<VIX bars>")
         vix_close = align_vix_close(vix, pd.DatetimeIndex(bars.index))
-    inputs = FeatureInputs.from_bars(bars, vix_close)
+    inputs = FeatureInputs.from_bars(bars, vix_close, timescale)
     return compute_declarations(tier.declarations, inputs)

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 WEEKLY_RULE = "W-FRI"
+DAILY = "daily"
+WEEKLY = "weekly"
+BARS_PER_YEAR: dict[str, int] = {DAILY: 252, WEEKLY: 52}
 WEEKLY_AGG: dict[str, str] = {
     "Open": "first", "High": "max", "Low": "min", "Close": "last", "Volume": "sum",
 }
@@ -31,11 +34,19 @@ class FeatureInputs:
     close: np.ndarray
     volume: np.ndarray
     vix: np.ndarray | None = None
+    timescale: str = DAILY
     cache: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.timescale not in BARS_PER_YEAR:
+            raise ValueError(f"unknown timescale '{self.timescale}'; known {sorted(BARS_PER_YEAR)}")
+
     @classmethod
-    def from_bars(cls, bars: pd.DataFrame, vix: np.ndarray | None = None) -> FeatureInputs:
-        """Take the raw market layout (``Open High Low Close Adj Close Volume``)."""
+    def from_bars(
+        cls, bars: pd.DataFrame, vix: np.ndarray | None = None, timescale: str = DAILY
+    ) -> FeatureInputs:
+        """Take the raw market layout (``Open High Low Close Adj Close Volume``) of bars at
+        ``timescale`` (``daily`` or ``weekly``: it sets annualisation and weekly families)."""
         return cls(
             index=pd.DatetimeIndex(bars.index),
             open=bars["Open"].to_numpy(np.float64),
@@ -44,10 +55,21 @@ class FeatureInputs:
             close=bars["Close"].to_numpy(np.float64),
             volume=bars["Volume"].to_numpy(np.float64),
             vix=vix,
+            timescale=timescale,
         )
 
     def __len__(self) -> int:
         return len(self.close)
+
+    @property
+    def is_weekly(self) -> bool:
+        """Whether each row is already a (completed) week."""
+        return self.timescale == WEEKLY
+
+    @property
+    def bars_per_year(self) -> int:
+        """Bars per year for annualising: 252 trading days or 52 weeks."""
+        return BARS_PER_YEAR[self.timescale]
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute once per frame, reuse for every feature that needs it."""

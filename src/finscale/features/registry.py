@@ -133,8 +133,6 @@ CROSS_ASSET_FAMILIES: frozenset[str] = frozenset({
     "vix_return_correlation",
 })
 
-DAILY_ONLY_FAMILIES: frozenset[str] = frozenset({"rsi_weekly", "stochrsi_k_weekly"})
-
 
 def family_function(family: str) -> FamilyFunction:
     """The function for ``family``; a clear error for an unknown one."""

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from finscale.config import AppConfig, load_config
+from finscale.datasets.assemble import align_blocks, drop_reasons
 from finscale.datasets.build import build_dataset, open_splits
 from finscale.io.atomic import ChecksumMismatchError
 from finscale.manifest.store import Manifest
@@ -86,3 +88,15 @@ def test_weekly_dataset_labels_from_weekly_bars(filled: Manifest, workspace: Wor
     dates = splits.train.end_dates()
     gaps = np.diff(dates).astype("timedelta64[D]").astype(int)
     assert gaps.min() >= 1 and np.median(gaps) == 7
+
+
+def test_drop_report_names_the_column_and_until_when() -> None:
+    index = pd.date_range("2020-01-01", periods=6, freq="D")
+    late = pd.DataFrame({"late_z": [np.nan, np.nan, np.nan, 1.0, 2.0, 3.0],
+                         "early": [np.nan, 1.0, 1.0, 1.0, 1.0, 1.0]}, index=index)
+    warm = pd.DataFrame({"sma": [np.nan, 1.0, 2.0, 3.0, 4.0, 5.0]}, index=index)
+    _, missing = align_blocks(pd.DatetimeIndex(index), {"tier": warm, "macro": late})
+    keep, counts = drop_reasons(missing, len(index))
+    assert keep.tolist() == [False, False, False, True, True, True]
+    assert counts == {"missing tier (sma until 2020-01-01)": 1,
+                      "missing macro (late_z until 2020-01-03)": 2}

@@ -95,7 +95,7 @@ def test_weekly_bars_work_for_non_weekly_features(spy_bars: pd.DataFrame, tiers_
     weekly = spy_bars.resample("W-FRI").agg({"Open": "first", "High": "max", "Low": "min",
                                              "Close": "last", "Adj Close": "last",
                                              "Volume": "sum"}).dropna()
-    table = compute_tier(load_tier("a20", tiers_dir), weekly)
+    table = compute_tier(load_tier("a20", tiers_dir), weekly, timescale="weekly")
     assert list(table.index) == list(weekly.index)
     np.testing.assert_allclose(table["rsi_14"], talib.RSI(weekly["Close"].to_numpy(), 14),
                                equal_nan=True)

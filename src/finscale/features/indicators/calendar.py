@@ -1,6 +1,7 @@
 """Calendar position of each bar: cyclic encodings and known-in-advance distances.
 
-Only the bar's own date and the previous bar's date are read, never later rows.
+Only the bar's own date and the previous bar's date are read, never later rows. On weekly
+bars the ``day_of_week`` field is the bar's week within its month (a weekday is constant).
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from finscale.features.inputs import FeatureInputs
 DAYS_PER_WEEK = 7.0
 MONTHS_PER_YEAR = 12.0
 DAYS_PER_YEAR = 365.25
+WEEKS_PER_MONTH_CYCLE = 5.0
 
 
 def _field(x: FeatureInputs, field: str) -> np.ndarray:
     index = x.index
+    if field == "day_of_week" and x.is_weekly:
+        # a weekly bar always closes at the end of its week, so its weekday says nothing;
+        # its week within the month does (e.g. the third-Friday options expiry week)
+        week_of_month = (index.day.to_numpy(np.float64) - 1.0) // DAYS_PER_WEEK
+        return week_of_month / WEEKS_PER_MONTH_CYCLE
     if field == "day_of_week":
         return index.day_of_week.to_numpy(np.float64) / DAYS_PER_WEEK
     if field == "month":

@@ -27,8 +27,9 @@ def _vix(x: FeatureInputs) -> np.ndarray:
     return x.vix
 
 
-def _realised_vol_points(x: FeatureInputs, window: int, periods_per_year: int) -> np.ndarray:
-    return close_to_close(x, window) * np.sqrt(periods_per_year) * PERCENT
+def _realised_vol_points(x: FeatureInputs, window: int) -> np.ndarray:
+    """Realised vol annualised with the bars' own frequency (252 daily, 52 weekly)."""
+    return close_to_close(x, window) * np.sqrt(x.bars_per_year) * PERCENT
 
 
 def vix_level(x: FeatureInputs) -> np.ndarray:
@@ -36,14 +37,14 @@ def vix_level(x: FeatureInputs) -> np.ndarray:
     return _vix(x).copy()
 
 
-def vix_minus_realised(x: FeatureInputs, window: int, periods_per_year: int) -> np.ndarray:
+def vix_minus_realised(x: FeatureInputs, window: int) -> np.ndarray:
     """VIX minus the target's annualised realised volatility, in vol points."""
-    return _vix(x) - _realised_vol_points(x, window, periods_per_year)
+    return _vix(x) - _realised_vol_points(x, window)
 
 
-def vix_realised_ratio(x: FeatureInputs, window: int, periods_per_year: int) -> np.ndarray:
+def vix_realised_ratio(x: FeatureInputs, window: int) -> np.ndarray:
     """VIX / the target's annualised realised volatility."""
-    return safe_div(_vix(x), _realised_vol_points(x, window, periods_per_year))
+    return safe_div(_vix(x), _realised_vol_points(x, window))
 
 
 def vix_log_change(x: FeatureInputs, window: int) -> np.ndarray:

@@ -20,7 +20,11 @@ def rsi(x: FeatureInputs, window: int) -> np.ndarray:
 
 
 def rsi_weekly(x: FeatureInputs, window: int) -> np.ndarray:
-    """RSI of W-FRI closes; visible from the first bar after the week closed."""
+    """RSI of W-FRI closes; visible from the first bar after the week closed.
+
+    On weekly bars each row is a completed week already: the plain RSI, no extra delay."""
+    if x.is_weekly:
+        return rsi(x, window)
     weekly, position = x.weekly()
     values = talib.RSI(weekly["Close"].to_numpy(np.float64), timeperiod=window)
     return weekly_to_daily(values, position)
@@ -33,7 +37,11 @@ def stochrsi_k(x: FeatureInputs, window: int, fastk: int, fastd: int) -> np.ndar
 
 
 def stochrsi_k_weekly(x: FeatureInputs, window: int, fastk: int, fastd: int) -> np.ndarray:
-    """STOCHRSI %K of W-FRI closes; visible from the first bar after the week closed."""
+    """STOCHRSI %K of W-FRI closes; visible from the first bar after the week closed.
+
+    On weekly bars each row is a completed week already: the plain %K, no extra delay."""
+    if x.is_weekly:
+        return stochrsi_k(x, window, fastk, fastd)
     weekly, position = x.weekly()
     k, _ = talib.STOCHRSI(
         weekly["Close"].to_numpy(np.float64), timeperiod=window, fastk_period=fastk,
