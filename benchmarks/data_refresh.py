@@ -3,9 +3,12 @@
 Reference: the cold refresh (fetch, validate, write Parquet, register) of 4 tickers and 9
 FRED series into an empty temp workspace. Measured against it, in the same run:
 
-- unchanged re-run (the nightly case when nothing was published): goal < 20% of cold;
-- unchanged re-run without the source fingerprint (fetch + compare the overlap), i.e. the
-  path an online source takes.
+- unchanged re-run with the mirror's file fingerprint (the stored Parquet's MD5 is still
+  verified on that path): goal < 20% of cold;
+- unchanged re-run without the fingerprint (fetch + compare the overlap), i.e. the path an
+  online source takes; its verdict against the same goal is printed too.
+
+Every run also appends one refresh-log row per series (``data status``'s last check).
 
 Usage: python benchmarks/data_refresh.py [--mirror DIR] [--repeats N]
 """
@@ -28,7 +31,7 @@ import pandas as pd
 from finscale.config import AppConfig
 from finscale.data.config import MIRROR_ENV, DataConfig
 from finscale.data.refresh import RefreshStatus, RefreshSummary, refresh_universe
-from finscale.data.sources import CsvMirrorSource, make_macro_source, make_market_source
+from finscale.data.sources import CsvMirrorSource
 from finscale.manifest.store import Manifest
 from finscale.workspace import Workspace
 
@@ -70,7 +73,7 @@ def _one_round(config: DataConfig, mirror: Path) -> tuple[float, float, float, i
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace.resolve(tmp).ensure()
         manifest = Manifest(workspace.manifest_url, workspace.home)
-        market, macro = make_market_source(config, mirror), make_macro_source(config, mirror)
+        market, macro = CsvMirrorSource(mirror), CsvMirrorSource(mirror)
         plain = UnfingerprintedCsv(CsvMirrorSource(mirror))
 
         def universe(market_src: object, macro_src: object) -> Callable[[], list]:
@@ -104,11 +107,13 @@ def main() -> None:
     print(f"universe: {len(config.tickers)} tickers + {len(config.fred_series)} FRED series, "
           f"{rows} rows; median of {args.repeats} rounds")
     print(f"cold refresh (reference):            {cold * 1000:8.1f} ms  {rows / cold:10.0f} rows/s")
-    print(f"unchanged re-run (fingerprint):      {rerun * 1000:8.1f} ms  ratio {rerun / cold:.3f}")
-    print(f"unchanged re-run (fetch + compare):  {compare * 1000:8.1f} ms  "
-          f"ratio {compare / cold:.3f}")
-    verdict = "meets" if rerun / cold < GOAL_RATIO else "MISSES"
-    print(f"goal: unchanged re-run < {GOAL_RATIO:.0%} of cold -> {verdict}")
+    print(f"unchanged re-run (fingerprint + stored MD5 check, csv mirror): "
+          f"{rerun * 1000:8.1f} ms  ratio {rerun / cold:.3f}")
+    print(f"unchanged re-run (fetch + compare overlap, online path):    "
+          f"{compare * 1000:8.1f} ms  ratio {compare / cold:.3f}")
+    for label, ratio in (("fingerprint", rerun / cold), ("fetch + compare", compare / cold)):
+        verdict = "meets" if ratio < GOAL_RATIO else "MISSES"
+        print(f"goal: unchanged re-run < {GOAL_RATIO:.0%} of cold, {label} path -> {verdict}")
 
 
 if __name__ == "__main__":

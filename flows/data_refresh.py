@@ -7,11 +7,10 @@ never hides the others' results.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from prefect import flow
 from prefect.futures import PrefectFuture
 
+from finscale.data.config import SourceName
 from finscale.data.refresh import (
     RefreshSummary,
     failure_summary,
@@ -30,16 +29,25 @@ def _gather(name: str, future: PrefectFuture[RefreshSummary]) -> RefreshSummary:
 def data_refresh(
     tickers: list[str] | None = None,
     fred_series: list[str] | None = None,
-    source: Literal["csv", "yahoo", "fred"] = "csv",
+    source: SourceName = "csv",
     mirror: str | None = None,
     full: bool = False,
 ) -> list[RefreshSummary]:
     """Incremental, validated refresh; returns one summary per ticker and series.
 
-    tickers / fred_series: None means the config's universe, [] means none.
-    source: csv (the mirror folder), or yahoo / fred (online vendors).
-    mirror: csv mirror folder; None uses data.mirror or $FINSCALE_DATA_MIRROR.
-    full: re-fetch complete histories instead of the overlap window.
+    Args:
+        tickers: Market tickers to refresh; empty (null) = data.tickers of the config,
+            [] = none.
+        fred_series: FRED series to refresh; empty (null) = data.fred_series of the config,
+            [] = none.
+        source: Where data comes from: online = Yahoo bars + FRED series (needs FRED_API_KEY
+            on the worker), yahoo = Yahoo bars only, fred = FRED series only, csv = both from
+            the mirror folder (offline).
+        mirror: Mirror folder (market/, fred/) for source csv; empty = data.mirror, else
+            $FINSCALE_DATA_MIRROR on the worker.
+        full: Re-fetch complete histories. An incremental refresh re-reads only the last
+            data.overlap_days rows, so a restatement older than that is caught only by a
+            full refresh.
     """
     chosen_tickers, chosen_series = plan_universe(tickers, fred_series, source)
     submitted = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -29,10 +29,15 @@ from finscale.data.refresh import (
     resolve_universe,
 )
 from finscale.data.sources import make_macro_source, make_market_source
-from finscale.data.sources.base import SourceUnreachableError, TransientSourceError
+from finscale.data.sources.base import (
+    PermanentSourceError,
+    SourceUnreachableError,
+    TransientSourceError,
+)
 from finscale.manifest.store import Manifest
 from finscale.workspace import Workspace
 
+SeriesKind = Literal["market", "fred"]
 CONFIG_ENV = "FINSCALE_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
 REFRESH_RETRIES = 3
@@ -76,47 +81,47 @@ def plan_universe(
     return list(chosen_tickers), list(chosen_series)
 
 
-@task(
-    task_run_name="refresh-market-{ticker}",
-    retries=REFRESH_RETRIES,
-    retry_delay_seconds=REFRESH_RETRY_DELAYS_S,
-    retry_jitter_factor=RETRY_JITTER_FACTOR,
-    retry_condition_fn=retry_transient_only,
-    timeout_seconds=REFRESH_TIMEOUT_S,
-    cache_policy=NO_CACHE,
-)
+REFRESH_TASK_OPTIONS: dict[str, Any] = {
+    "retries": REFRESH_RETRIES,
+    "retry_delay_seconds": REFRESH_RETRY_DELAYS_S,
+    "retry_jitter_factor": RETRY_JITTER_FACTOR,
+    "retry_condition_fn": retry_transient_only,
+    "timeout_seconds": REFRESH_TIMEOUT_S,
+    "cache_policy": NO_CACHE,
+}
+
+
+def _refresh_one(kind: SeriesKind, symbol: str, source: str, mirror: str | None,
+                 full: bool) -> RefreshSummary:
+    """The one library call behind both refresh tasks, with its manifest opened and closed."""
+    config, workspace = load_runtime(source)
+    mirror_dir = Path(mirror) if mirror else None
+    manifest = Manifest(workspace.manifest_url, workspace.home)
+    try:
+        if kind == "market":
+            market = make_market_source(config.data, mirror_dir, cache_dir=workspace.cache_dir)
+            if market is None:
+                raise PermanentSourceError(f"source {source!r} serves no market bars ({symbol})")
+            return refresh_market(manifest, workspace, market, symbol, config.data, full=full)
+        macro = make_macro_source(config.data, mirror_dir)
+        if macro is None:
+            raise PermanentSourceError(f"source {source!r} serves no FRED series ({symbol})")
+        return refresh_macro(manifest, workspace, macro, symbol, config.data, full=full)
+    finally:
+        manifest.close()
+
+
+@task(task_run_name="refresh-market-{ticker}", **REFRESH_TASK_OPTIONS)
 def refresh_market_ticker(
     ticker: str, source: str, mirror: str | None, full: bool
 ) -> RefreshSummary:
     """Refresh ``raw/market/<ticker>`` from ``source``."""
-    config, workspace = load_runtime(source)
-    manifest = Manifest(workspace.manifest_url, workspace.home)
-    try:
-        market = make_market_source(
-            config.data, Path(mirror) if mirror else None, cache_dir=workspace.cache_dir
-        )
-        return refresh_market(manifest, workspace, market, ticker, config.data, full=full)
-    finally:
-        manifest.close()
+    return _refresh_one("market", ticker, source, mirror, full)
 
 
-@task(
-    task_run_name="refresh-fred-{series_id}",
-    retries=REFRESH_RETRIES,
-    retry_delay_seconds=REFRESH_RETRY_DELAYS_S,
-    retry_jitter_factor=RETRY_JITTER_FACTOR,
-    retry_condition_fn=retry_transient_only,
-    timeout_seconds=REFRESH_TIMEOUT_S,
-    cache_policy=NO_CACHE,
-)
+@task(task_run_name="refresh-fred-{series_id}", **REFRESH_TASK_OPTIONS)
 def refresh_fred_series(
     series_id: str, source: str, mirror: str | None, full: bool
 ) -> RefreshSummary:
     """Refresh ``raw/fred/<series_id>`` from ``source``."""
-    config, workspace = load_runtime(source)
-    manifest = Manifest(workspace.manifest_url, workspace.home)
-    try:
-        macro = make_macro_source(config.data, Path(mirror) if mirror else None)
-        return refresh_macro(manifest, workspace, macro, series_id, config.data, full=full)
-    finally:
-        manifest.close()
+    return _refresh_one("fred", series_id, source, mirror, full)

@@ -60,6 +60,17 @@ def test_refresh_status_verify_and_unchanged_rerun(tmp_path: Path, shared_data_d
     assert second.returncode == 0, second.stderr
     assert _status_of(second.stdout) == dict.fromkeys(ALL_SERIES, "unchanged")
 
+    # status shows the unchanged check, though it made no new version
+    after = finscale(home, "data", "status")
+    rows_after = {line.split()[0]: line.split() for line in after.stdout.splitlines()
+                  if line.startswith("raw/")}
+    for name in ALL_SERIES:
+        version, stored_at, checked_at = rows_after[name][5], rows_after[name][6:8], \
+            rows_after[name][8:10]
+        assert version == "1" and rows_after[name][10:] == ["unchanged", "(csv)"], name
+        assert checked_at >= stored_at, name
+    assert "last refresh" in after.stdout
+
     listing = finscale(home, "manifest", "list", "--kind", "raw_market")
     assert listing.returncode == 0
     assert sorted(line.split()[1] for line in listing.stdout.splitlines()
@@ -83,3 +94,14 @@ def test_verify_names_a_tampered_file(tmp_path: Path, shared_data_dir: Path) -> 
 def test_missing_mirror_fails_fast_naming_the_option(tmp_path: Path) -> None:
     result = finscale(tmp_path / "home", "data", "refresh", "--source", "csv")
     assert result.returncode == 2 and "--mirror" in result.stderr
+
+
+def test_source_names_pick_which_half_is_refreshed(tmp_path: Path, shared_data_dir: Path) -> None:
+    home = tmp_path / "home"
+    bad = finscale(home, "data", "refresh", "--source", "yahoo", "--series", "DGS10")
+    assert bad.returncode == 2 and "serves no FRED series" in bad.stderr
+    bad = finscale(home, "data", "refresh", "--source", "fred", "--tickers", "SPY")
+    assert bad.returncode == 2 and "serves no market tickers" in bad.stderr
+
+    help_text = finscale(home, "data", "refresh", "--help").stdout
+    assert "online" in help_text and "overlap_days" in help_text and "--full" in help_text

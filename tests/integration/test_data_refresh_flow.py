@@ -71,7 +71,8 @@ def test_transient_fault_is_retried_by_the_task(
         monkeypatch.setenv(FRED_API_KEY_ENV, API_KEY)
         server.fail_next("500", times=1)
 
-        (summary,) = data_refresh(tickers=[], fred_series=["UNRATE"], source="fred")
+        # source fred = FRED series only: the default tickers are not touched (offline Yahoo)
+        (summary,) = data_refresh(fred_series=["UNRATE"], source="fred")
 
         assert summary.status is RefreshStatus.NEW_ROWS and summary.rows > 400
         assert len(server.observation_requests()) == 2
@@ -81,3 +82,13 @@ def test_transient_fault_is_retried_by_the_task(
     with get_client(sync_client=True) as client:
         runs = [r for r in client.read_task_runs() if r.name == "refresh-fred-UNRATE"]
     assert runs and max(r.run_count for r in runs) == 2
+
+
+def test_every_flow_parameter_has_a_description_for_the_ui_form() -> None:
+    from prefect.utilities.callables import parameter_schema
+
+    properties = parameter_schema(data_refresh.fn).model_dump()["properties"]
+    assert set(properties) == {"tickers", "fred_series", "source", "mirror", "full"}
+    assert all(len(p.get("description") or "") > 20 for p in properties.values()), properties
+    assert set(properties["source"]["enum"]) == {"csv", "yahoo", "fred", "online"}
+    assert "overlap_days" in properties["full"]["description"]

@@ -174,7 +174,7 @@ def assert_nightly_schedule_and_schema(client: SyncPrefectClient) -> Any:
     assert schedule.schedule.timezone == "America/New_York"
     properties = nightly.parameter_openapi_schema["properties"]
     assert {"tickers", "fred_series", "source", "mirror", "full"} <= set(properties)
-    assert set(properties["source"]["enum"]) == {"csv", "yahoo", "fred"}
+    assert set(properties["source"]["enum"]) == {"csv", "yahoo", "fred", "online"}
     assert properties["full"]["type"] == "boolean"
     return nightly
 

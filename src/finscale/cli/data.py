@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import get_args
 
 from finscale.cli.common import AppContext, build_context, print_table
+from finscale.data.config import SourceName
 from finscale.data.refresh import (
     FRED_KIND,
     MARKET_KIND,
@@ -14,12 +16,15 @@ from finscale.data.refresh import (
     RefreshSummary,
     refresh_universe,
 )
+from finscale.data.refresh_log import RefreshCheck, RefreshLog
 from finscale.data.sources import make_macro_source, make_market_source
 from finscale.data.sources.base import OFFLINE_HINT, SourceError, SourceUnreachableError
+from finscale.manifest.store import ArtifactRecord
 
 EXIT_FAILED_SERIES = 1
 EXIT_SOURCE_ERROR = 2
-SOURCES = ("csv", "yahoo", "fred")
+SOURCES: tuple[str, ...] = get_args(SourceName)
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,12 +35,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     refresh = commands.add_parser(
         "refresh", help="incremental, validated refresh of tickers and FRED series"
     )
-    refresh.add_argument("--source", choices=SOURCES, help="default: data.source of the config")
+    refresh.add_argument(
+        "--source", choices=SOURCES,
+        help="csv: tickers and FRED series from the mirror; yahoo: tickers from Yahoo; fred: "
+             "FRED series from FRED; online: both from the vendors (default: data.source)",
+    )
     refresh.add_argument(
         "--mirror", type=Path,
         help="csv mirror folder (market/, fred/); default data.mirror, else $FINSCALE_DATA_MIRROR",
     )
-    refresh.add_argument("--full", action="store_true", help="re-fetch full histories")
+    refresh.add_argument(
+        "--full", action="store_true",
+        help="re-fetch full histories; an incremental refresh re-reads only the last "
+             "data.overlap_days rows, so a restatement older than that is caught only by --full",
+    )
     refresh.add_argument(
         "--tickers", nargs="*", help="tickers (default: data.tickers; the bare flag: none)"
     )
@@ -44,7 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     refresh.set_defaults(func=run_refresh)
 
-    status = commands.add_parser("status", help="table of the stored raw series")
+    status = commands.add_parser(
+        "status", help="table of the stored raw series and when each was last checked"
+    )
     status.set_defaults(func=run_status)
 
 
@@ -90,23 +105,48 @@ def run_refresh(args: argparse.Namespace) -> int:
     return EXIT_FAILED_SERIES if failed else 0
 
 
+def _status_rows(
+    records: list[ArtifactRecord], checks: dict[str, RefreshCheck]
+) -> list[list[object]]:
+    """One row per stored series, plus series checked but never stored (failed first fetch)."""
+    rows: list[list[object]] = []
+    stored = {r.name: r for r in records}
+    for name in sorted(set(stored) | set(checks)):
+        record, check = stored.get(name), checks.get(name)
+        rows.append([
+            name,
+            record.rows if record else "-",
+            (record.first_date or "-") if record else "-",
+            (record.last_date or "-") if record else "-",
+            record.md5 if record else "-",
+            record.version if record else "-",
+            record.created_at.strftime(TIME_FORMAT) if record else "-",
+            check.checked_at.strftime(TIME_FORMAT) if check else "never",
+            f"{check.status} ({check.source})" if check else "-",
+        ])
+    return rows
+
+
 def run_status(args: argparse.Namespace) -> int:
-    """Print the latest stored version of every raw series."""
+    """Print the latest stored version of every raw series and its last check."""
     ctx = build_context(args)
     manifest = ctx.manifest()
+    check_log = RefreshLog(ctx.workspace.manifest_url)
     try:
         records = [r for r in manifest.all_latest() if r.kind in (MARKET_KIND, FRED_KIND)]
+        checks = check_log.last_checks()
     finally:
+        check_log.close()
         manifest.close()
-    if not records:
+    if not records and not checks:
         print(f"no raw data in {ctx.workspace.home}; run `finscale data refresh` first")
         return 0
-    rows = [
-        [r.name, r.rows, r.first_date or "-", r.last_date or "-", r.md5, r.version, r.source,
-         r.created_at.strftime("%Y-%m-%d %H:%M:%S")]
-        for r in records
-    ]
     print_table(
-        ["name", "rows", "first", "last", "md5", "version", "source", "last refresh (UTC)"], rows
+        ["name", "rows", "first", "last", "md5", "version", "stored (UTC)",
+         "last refresh (UTC)", "outcome"],
+        _status_rows(records, checks),
     )
+    failed = [name for name, check in checks.items() if check.status == RefreshStatus.FAILED]
+    for name in sorted(failed):
+        print(f"last check of {name} FAILED: {checks[name].reason}", file=sys.stderr)
     return 0

@@ -11,7 +11,9 @@ from pydantic import Field
 from finscale.config.base import FrozenModel
 
 MIRROR_ENV = "FINSCALE_DATA_MIRROR"
-SourceName = Literal["csv", "yahoo", "fred"]
+# csv: bars and series from the mirror folder; yahoo: bars only (Yahoo); fred: series only
+# (FRED); online: bars from Yahoo and series from FRED (the nightly deployment's default).
+SourceName = Literal["csv", "yahoo", "fred", "online"]
 
 DEFAULT_TICKERS = ("SPY", "DIA", "QQQ", "VIX")
 DEFAULT_FRED_SERIES = (

@@ -15,6 +15,11 @@ saved; files are content-addressed and written atomically, then registered, so a
 (bad data, permanent source error, crash) leaves the previous version byte-identical.
 ``TransientSourceError`` propagates from the single-series functions so an orchestrator
 can retry; ``refresh_universe`` records it as a failure and carries on with the others.
+
+Every check, unchanged and failed ones included, is appended to the refresh log
+(``finscale.data.refresh_log``) so ``data status`` shows when each series was last checked.
+Restatements older than the overlap window are not seen by an incremental refresh: only a
+``full`` refresh re-reads the whole history.
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ import pandas as pd
 
 from finscale.config import config_hash
 from finscale.data.config import DataConfig
+from finscale.data.refresh_log import RefreshLog
 from finscale.data.retry import call_with_retry
+from finscale.data.sources import serves_macro, serves_market
 from finscale.data.sources.base import (
     MARKET_COLUMNS,
     MacroSource,
@@ -245,27 +252,66 @@ def _source_unchanged(
     return path.is_file() and md5_file(path) == latest.md5
 
 
-def _refresh(
+def _load_stored(
+    manifest: Manifest, plan: _SeriesPlan, latest: ArtifactRecord | None, full: bool
+) -> tuple[pd.DataFrame | None, str | None]:
+    """The stored frame (MD5-verified) and, for a full refresh over a damaged file, why not.
+
+    A damaged stored file fails an incremental refresh (ChecksumMismatchError, never a
+    silent re-use); a full refresh needs nothing from it, so it re-fetches and repairs.
+    """
+    if latest is None:
+        return None, None
+    try:
+        return load_frame(manifest, latest), None
+    except ChecksumMismatchError as exc:
+        if not full:
+            raise ChecksumMismatchError(f"{exc}; run a full refresh (--full) to re-fetch") \
+                from exc
+        return None, f"stored version {latest.version} failed its MD5 check, re-fetched: {exc}"
+
+
+def _refresh_series(
     manifest: Manifest, plan: _SeriesPlan, config: DataConfig, full: bool
 ) -> RefreshSummary:
     """Refresh one series; permanent problems become a ``failed`` summary, transient raise."""
-    started = time.perf_counter()
     latest = manifest.latest(plan.name)
     fingerprint = plan.fingerprint()
     plan = replace(plan, meta={**plan.meta, FINGERPRINT_META_KEY: fingerprint})
     if not full and _source_unchanged(manifest, plan, latest, fingerprint):
         assert latest is not None
-        log.info("%s: unchanged (source fingerprint matches version %d)", plan.name,
-                 latest.version)
         return _unchanged(plan, latest, f"source unchanged since version {latest.version}")
     try:
-        stored = load_frame(manifest, latest) if latest is not None else None
-        if latest is None or stored is None or stored.empty or full:
-            summary = _full_refresh(manifest, plan, config.start, latest, stored, None)
-        else:
-            summary = _incremental_refresh(manifest, plan, config, latest, stored)
+        stored, damaged = _load_stored(manifest, plan, latest, full)
+        if stored is None or stored.empty or full:
+            return _full_refresh(manifest, plan, config.start, latest, stored, damaged)
+        return _incremental_refresh(manifest, plan, config, latest, stored)
     except (PermanentSourceError, DataValidationError, ChecksumMismatchError) as exc:
-        summary = _failed(plan, str(exc), latest)
+        return _failed(plan, str(exc), latest)
+
+
+def _refresh(
+    manifest: Manifest, plan: _SeriesPlan, config: DataConfig, full: bool,
+    check_log: RefreshLog | None,
+) -> RefreshSummary:
+    """Refresh one series and log the check (a transient error is logged, then re-raised)."""
+    started = time.perf_counter()
+    own_log = check_log is None
+    check_log = RefreshLog(manifest.url) if check_log is None else check_log
+    try:
+        summary = _refresh_series(manifest, plan, config, full)
+    except TransientSourceError as exc:
+        check_log.record(name=plan.name, source=plan.source_name,
+                         status=RefreshStatus.FAILED.value, rows_added=0, version=None,
+                         reason=f"{type(exc).__name__}: {exc}")
+        raise
+    else:
+        check_log.record(name=plan.name, source=plan.source_name, status=summary.status.value,
+                         rows_added=summary.rows_added, version=summary.version,
+                         reason=summary.reason)
+    finally:
+        if own_log:
+            check_log.close()
     log.info("%s: %s, +%d rows (%d total) in %.2fs%s", plan.name, summary.status.value,
              summary.rows_added, summary.rows, time.perf_counter() - started,
              f" [{summary.reason}]" if summary.reason else "")
@@ -311,27 +357,55 @@ def _macro_plan(
 
 def refresh_market(
     manifest: Manifest, workspace: Workspace, source: MarketSource, ticker: str,
-    config: DataConfig, *, full: bool = False,
+    config: DataConfig, *, full: bool = False, check_log: RefreshLog | None = None,
 ) -> RefreshSummary:
-    """Refresh ``raw/market/<ticker>``; raises TransientSourceError so callers may retry."""
-    return _refresh(manifest, _market_plan(workspace, source, ticker, config), config, full)
+    """Refresh ``raw/market/<ticker>``; raises TransientSourceError so callers may retry.
+
+    The check goes to ``check_log`` (a log on the manifest's database when None).
+    """
+    plan = _market_plan(workspace, source, ticker, config)
+    return _refresh(manifest, plan, config, full, check_log)
 
 
 def refresh_macro(
     manifest: Manifest, workspace: Workspace, source: MacroSource, series_id: str,
-    config: DataConfig, *, full: bool = False,
+    config: DataConfig, *, full: bool = False, check_log: RefreshLog | None = None,
 ) -> RefreshSummary:
-    """Refresh ``raw/fred/<series_id>``; raises TransientSourceError so callers may retry."""
-    return _refresh(manifest, _macro_plan(workspace, source, series_id, config), config, full)
+    """Refresh ``raw/fred/<series_id>``; raises TransientSourceError so callers may retry.
+
+    The check goes to ``check_log`` (a log on the manifest's database when None).
+    """
+    plan = _macro_plan(workspace, source, series_id, config)
+    return _refresh(manifest, plan, config, full, check_log)
+
+
+def _chosen(
+    configured: Sequence[str], given: Sequence[str] | None, served: bool, what: str,
+    config: DataConfig,
+) -> tuple[str, ...]:
+    if served:
+        return tuple(configured if given is None else given)
+    if given:
+        raise PermanentSourceError(
+            f"source {config.source!r} serves no {what} (asked for {list(given)}); use "
+            f"source 'online' (Yahoo bars + FRED series) or 'csv' (the mirror)"
+        )
+    return ()
 
 
 def resolve_universe(
     config: DataConfig, tickers: Sequence[str] | None, fred_series: Sequence[str] | None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The tickers and FRED series to refresh: the given ones, else the config's."""
+    """The tickers and FRED series to refresh from ``config.source``.
+
+    The given ones, else the config's; a half the source does not serve (FRED series for
+    ``yahoo``, tickers for ``fred``) is empty, and asking for it explicitly is an error.
+    """
     return (
-        tuple(config.tickers if tickers is None else tickers),
-        tuple(config.fred_series if fred_series is None else fred_series),
+        _chosen(config.tickers, tickers, serves_market(config.source), "market tickers",
+                config),
+        _chosen(config.fred_series, fred_series, serves_macro(config.source), "FRED series",
+                config),
     )
 
 
@@ -352,23 +426,27 @@ def refresh_universe(
     SourceUnreachableError: the vendor's host is down for every series, so it propagates.
     """
     tickers, fred_series = resolve_universe(config, tickers, fred_series)
+    check_log = RefreshLog(manifest.url)
     jobs: list[tuple[str, Callable[[], RefreshSummary]]] = []
     if market_source is not None:
         for ticker in tickers:
             jobs.append((market_artifact_name(ticker), lambda t=ticker: refresh_market(
-                manifest, workspace, market_source, t, config, full=full)))
+                manifest, workspace, market_source, t, config, full=full, check_log=check_log)))
     if macro_source is not None:
         for series_id in fred_series:
             jobs.append((fred_artifact_name(series_id), lambda s=series_id: refresh_macro(
-                manifest, workspace, macro_source, s, config, full=full)))
+                manifest, workspace, macro_source, s, config, full=full, check_log=check_log)))
     summaries: list[RefreshSummary] = []
-    for position, (name, job) in enumerate(jobs, start=1):
-        log.info("[%d/%d] refreshing %s", position, len(jobs), name)
-        try:
-            summaries.append(job())
-        except SourceUnreachableError:
-            raise  # the host is down for every series: fail fast instead of N slow failures
-        except TransientSourceError as exc:
-            summaries.append(failure_summary(name, exc))
-            log.warning("%s: failed after retries, previous version kept: %s", name, exc)
+    try:
+        for position, (name, job) in enumerate(jobs, start=1):
+            log.info("[%d/%d] refreshing %s", position, len(jobs), name)
+            try:
+                summaries.append(job())
+            except SourceUnreachableError:
+                raise  # the host is down for every series: fail fast, not N slow failures
+            except TransientSourceError as exc:
+                summaries.append(failure_summary(name, exc))
+                log.warning("%s: failed after retries, previous version kept: %s", name, exc)
+    finally:
+        check_log.close()
     return summaries

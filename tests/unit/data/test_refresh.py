@@ -17,8 +17,14 @@ from finscale.data.refresh import (
     market_artifact_name,
     refresh_market,
     refresh_universe,
+    resolve_universe,
 )
-from finscale.data.sources.base import SourceUnreachableError, TransientSourceError
+from finscale.data.refresh_log import RefreshLog
+from finscale.data.sources.base import (
+    PermanentSourceError,
+    SourceUnreachableError,
+    TransientSourceError,
+)
 from finscale.data.sources.csv_mirror import CsvMirrorSource
 from finscale.manifest.artifacts import load_latest
 from finscale.manifest.store import Manifest
@@ -218,3 +224,67 @@ def test_transient_exhausted_is_a_failure_but_unreachable_aborts(
         refresh_universe(manifest, workspace, CONFIG, market_source=offline, macro_source=None,
                          tickers=["SPY", "DIA"])
     assert len(offline.calls) == 1
+
+
+def test_a_deleted_store_is_never_reported_unchanged_and_full_repairs_it(
+    spy_csv: list[str], tmp_path: Path, workspace: Workspace, manifest: Manifest
+) -> None:
+    mirror = tmp_path / "mirror"
+    write(mirror, spy_csv)
+    first = refresh_market(manifest, workspace, CsvMirrorSource(mirror), "SPY", CONFIG)
+    record = manifest.latest(market_artifact_name("SPY"))
+    assert record is not None
+    manifest.absolute(record).unlink()
+
+    summary = refresh_market(manifest, workspace, CsvMirrorSource(mirror), "SPY", CONFIG)
+    assert summary.status is RefreshStatus.FAILED
+    assert "missing" in summary.reason and "--full" in summary.reason
+
+    repaired = refresh_market(manifest, workspace, CsvMirrorSource(mirror), "SPY", CONFIG,
+                              full=True)
+    assert repaired.status is RefreshStatus.RESTATED and "MD5" in repaired.reason
+    assert repaired.md5 == first.md5 and all(r.ok for r in manifest.verify())
+    again = refresh_market(manifest, workspace, CsvMirrorSource(mirror), "SPY", CONFIG)
+    assert again.status is RefreshStatus.UNCHANGED
+
+
+def test_every_check_is_logged_with_its_outcome(
+    spy_csv: list[str], tmp_path: Path, workspace: Workspace, manifest: Manifest
+) -> None:
+    mirror = tmp_path / "mirror"
+    write(mirror, spy_csv)
+    name = market_artifact_name("SPY")
+    refresh_market(manifest, workspace, CsvMirrorSource(mirror), "SPY", CONFIG)
+    refresh_market(manifest, workspace, CsvMirrorSource(mirror), "SPY", CONFIG)
+    with pytest.raises(TransientSourceError):
+        refresh_market(manifest, workspace, PlainCsvSource(mirror, transient_failures=99),
+                       "SPY", CONFIG)
+
+    check_log = RefreshLog(manifest.url)
+    history = check_log.history(name)
+    last = check_log.last_checks()[name]
+    check_log.close()
+    assert [c.status for c in history] == ["new_rows", "unchanged", "failed"]
+    assert history[1].version == 1 and history[0].checked_at <= history[1].checked_at
+    assert last == history[-1] and "HTTP 503" in last.reason
+    assert len(manifest.history(name)) == 1  # checks make no versions
+
+
+@pytest.mark.parametrize(
+    ("source", "tickers", "series"),
+    [("csv", 4, 9), ("online", 4, 9), ("yahoo", 4, 0), ("fred", 0, 9)],
+)
+def test_source_name_selects_the_half_of_the_universe(
+    source: str, tickers: int, series: int
+) -> None:
+    config = DataConfig(source=source)
+    chosen = resolve_universe(config, None, None)
+    assert (len(chosen[0]), len(chosen[1])) == (tickers, series)
+    assert resolve_universe(config, [], []) == ((), ())
+
+
+def test_asking_a_source_for_the_half_it_does_not_serve_is_an_error() -> None:
+    with pytest.raises(PermanentSourceError, match=r"'yahoo' serves no FRED series.*DGS10"):
+        resolve_universe(DataConfig(source="yahoo"), None, ["DGS10"])
+    with pytest.raises(PermanentSourceError, match=r"'fred' serves no market tickers.*SPY"):
+        resolve_universe(DataConfig(source="fred"), ["SPY"], None)

@@ -19,6 +19,8 @@ from finscale.data.sources import (
     make_macro_source,
     make_market_source,
     resolve_mirror,
+    serves_macro,
+    serves_market,
 )
 
 
@@ -108,13 +110,20 @@ def test_factories_map_source_names_to_classes(shared_data_dir: Path, tmp_path: 
     csv = DataConfig(source="csv")
     assert isinstance(make_market_source(csv, shared_data_dir), CsvMirrorSource)
     assert isinstance(make_macro_source(csv, shared_data_dir), CsvMirrorSource)
-    for online in ("yahoo", "fred"):
+    # yahoo = bars only, fred = series only, online = both from the vendors
+    expected = {"yahoo": (True, False), "fred": (False, True), "online": (True, True)}
+    for online, (has_market, has_macro) in expected.items():
         config = DataConfig(source=online, fred_api_root="http://127.0.0.1:9/fred", timeout_s=3)
         market = make_market_source(config, None, cache_dir=tmp_path / "yf")
         macro = make_macro_source(config, None)
-        assert isinstance(market, YahooSource) and market.timeout_s == 3
-        assert market.cache_dir == tmp_path / "yf"
-        assert isinstance(macro, FredSource) and macro.api_root == "http://127.0.0.1:9/fred"
+        assert (market is not None, macro is not None) == (has_market, has_macro), online
+        assert (serves_market(online), serves_macro(online)) == (has_market, has_macro)
+        if market is not None:
+            assert isinstance(market, YahooSource) and market.timeout_s == 3
+            assert market.cache_dir == tmp_path / "yf"
+        if macro is not None:
+            assert isinstance(macro, FredSource)
+            assert macro.api_root == "http://127.0.0.1:9/fred"
 
 
 def test_mirror_resolution_order(

@@ -6,12 +6,13 @@
 source       market bars           macro series
 ===========  ====================  ====================
 ``csv``      CsvMirrorSource       CsvMirrorSource
-``yahoo``    YahooSource           FredSource
-``fred``     YahooSource           FredSource
+``yahoo``    YahooSource           (not served)
+``fred``     (not served)          FredSource
+``online``   YahooSource           FredSource
 ===========  ====================  ====================
 
-``yahoo`` and ``fred`` both mean "online": Yahoo has no macro series and FRED has no bars, so
-each kind of data comes from the one online vendor that has it.
+A source that does not serve one half of the universe gives None for it: a refresh with
+``yahoo`` refreshes tickers only, one with ``fred`` FRED series only.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ __all__ = [
     "make_macro_source",
     "make_market_source",
     "resolve_mirror",
+    "serves_macro",
+    "serves_market",
 ]
 
 
@@ -95,13 +98,23 @@ def _fred(config: DataConfig, mirror: Path | None, **kwargs: Any) -> FredSource:
 MARKET_SOURCE_FACTORIES: dict[SourceName, Callable[..., MarketSource]] = {
     "csv": _csv,
     "yahoo": _yahoo,
-    "fred": _yahoo,
+    "online": _yahoo,
 }
 MACRO_SOURCE_FACTORIES: dict[SourceName, Callable[..., MacroSource]] = {
     "csv": _csv,
-    "yahoo": _fred,
     "fred": _fred,
+    "online": _fred,
 }
+
+
+def serves_market(source: SourceName) -> bool:
+    """Whether ``source`` provides market bars (tickers)."""
+    return source in MARKET_SOURCE_FACTORIES
+
+
+def serves_macro(source: SourceName) -> bool:
+    """Whether ``source`` provides macro (FRED) series."""
+    return source in MACRO_SOURCE_FACTORIES
 
 
 def make_market_source(
@@ -110,17 +123,19 @@ def make_market_source(
     *,
     cache_dir: Path | None = None,
     session: object | None = None,
-) -> MarketSource:
-    """The market-bar source ``config.source`` selects (table in the module docstring).
+) -> MarketSource | None:
+    """The market-bar source ``config.source`` selects, None if it serves no bars.
 
     ``cache_dir`` is where yfinance keeps its timezone/cookie cache (a temp folder if None; pass
     ``workspace.cache_dir``); ``session`` is a requests/curl_cffi session for yfinance (tests).
     """
-    return MARKET_SOURCE_FACTORIES[config.source](
+    factory = MARKET_SOURCE_FACTORIES.get(config.source)
+    return None if factory is None else factory(
         config, mirror, cache_dir=cache_dir, session=session
     )
 
 
-def make_macro_source(config: DataConfig, mirror: Path | None = None) -> MacroSource:
-    """The macro-series source ``config.source`` selects (table in the module docstring)."""
-    return MACRO_SOURCE_FACTORIES[config.source](config, mirror)
+def make_macro_source(config: DataConfig, mirror: Path | None = None) -> MacroSource | None:
+    """The macro-series source ``config.source`` selects, None if it serves no series."""
+    factory = MACRO_SOURCE_FACTORIES.get(config.source)
+    return None if factory is None else factory(config, mirror)
