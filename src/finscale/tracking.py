@@ -36,6 +36,8 @@ REDACTED = "***"
 SECRET_KEY_PATTERN = re.compile(r"(password|secret|token|api_key|apikey|credential)", re.I)
 URL_PASSWORD_PATTERN = re.compile(r"(://[^/:@\s]+):[^@/\s]+@")
 MODEL_NAME = "model"
+UI_PORT = 5000
+MIN_EXAMPLE_BATCH = 2
 STATUS_FINISHED = "FINISHED"
 STATUS_FAILED = "FAILED"
 STATUS_KILLED = "KILLED"
@@ -56,7 +58,13 @@ class TrackingTarget:
         return cls(uri or workspace.mlflow_uri, experiment, workspace.mlartifacts_dir)
 
     def ui_hint(self) -> str:
-        return f"mlflow ui --backend-store-uri {self.uri}"
+        """The command that serves this store's UI (artifacts from the workspace folder)."""
+        return (f"mlflow ui --backend-store-uri {self.uri} "
+                f"--default-artifact-root {self.artifact_location} --port {UI_PORT}")
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        """The run's page in the UI that ``ui_hint`` starts."""
+        return f"http://127.0.0.1:{UI_PORT}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def redact(key: str, value: Any) -> Any:
@@ -147,7 +155,16 @@ class RunTracker:
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
     def log_model(self, model: torch.nn.Module, input_example: torch.Tensor) -> str:
-        """The model with a signature inferred from one input example; returns its model URI."""
+        """The model with a signature inferred from an input example; returns its model URI.
+
+        MLflow saves it with ``torch.export``, which fixes every dimension of size 1: the
+        example needs at least ``MIN_EXAMPLE_BATCH`` samples so the batch stays dynamic.
+        """
+        if input_example.shape[0] < MIN_EXAMPLE_BATCH:
+            raise ValueError(
+                f"log_model needs an input example of >= {MIN_EXAMPLE_BATCH} samples, got "
+                f"{input_example.shape[0]}: a batch of 1 would be exported as a fixed size"
+            )
         model = model.eval()
         with torch.no_grad():
             output = model(input_example).float().cpu().numpy()

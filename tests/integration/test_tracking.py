@@ -90,6 +90,15 @@ def test_train_run_is_fully_tracked_and_collapse_is_tagged(
         "checkpoints/best.pt"]
     models = client.search_logged_models([run.info.experiment_id])
     assert len(models) == 1 and models[0].source_run_id == result.run_id
+    import mlflow.pytorch  # the logged model serves any batch (not only the example's size)
+
+    loaded = mlflow.pytorch.load_model(f"models:/{models[0].model_id}")
+    batch = torch.randn(3, int(params["context"]), int(params["n_features"]))
+    assert loaded(batch).shape == (3, int(params["n_tasks"]))
+    # sensor `none`: no fake temperature metric, a status tag instead
+    assert tags["thermal_sensor"] == "none" and tags["thermal_status"] == "disabled"
+    assert "temperature_c" not in run.data.metrics
+    assert params["autocast_dtype"] == "torch.float32"  # fp32 on CPU
     assert find_finished_run(target, RunKey.from_config(config)) == result.run_id
 
 

@@ -41,6 +41,9 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"collapsed    {str(result.collapsed).lower()}")
     print(f"checkpoint   {result.checkpoint_path}")
     print(f"seconds      {result.seconds:.1f}")
-    print(f"mlflow run   {result.run_id}  ({result.tracking_uri})")
-    print(f"view it:     {target.ui_hint()}")
+    print(f"mlflow       experiment {result.experiment_id} "
+          f"'{context.config.tracking.experiment}', run {result.run_id}")
+    print(f"tracking     {result.tracking_uri}")
+    print(f"view it      {target.ui_hint()}")
+    print(f"             then open {target.run_url(result.experiment_id, result.run_id)}")
     return 0

@@ -97,6 +97,19 @@ class ThermalPolicy:
         return min(self.max_backoff_s, self.poll_s * (2.0**attempt))
 
 
+def _still_unknown(
+    reading: Reading, since: float | None, policy: ThermalPolicy, clock: Callable[[], float]
+) -> float:
+    """When the unreadable spell began; raises once it lasts ``unknown_timeout_s``."""
+    since = clock() if since is None else since
+    if clock() - since >= policy.unknown_timeout_s:
+        raise ThermalUnknownError(
+            f"sensor {reading.source} unreadable for {policy.unknown_timeout_s}s: "
+            f"{reading.detail}"
+        )
+    return since
+
+
 @dataclass
 class ThermalGuard:
     """The in-training check: pause while warm or unknown, report ``thermal`` when hot."""
@@ -150,12 +163,7 @@ class ThermalGuard:
                 log.error("thermal hard limit during pause: %s", reading)
                 return STOP_REASON_THERMAL
             if level is ThermalLevel.UNKNOWN:
-                unknown_since = self.clock() if unknown_since is None else unknown_since
-                if self.clock() - unknown_since >= self.policy.unknown_timeout_s:
-                    raise ThermalUnknownError(
-                        f"sensor {reading.source} unreadable for "
-                        f"{self.policy.unknown_timeout_s}s: {reading.detail}"
-                    )
+                unknown_since = _still_unknown(reading, unknown_since, self.policy, self.clock)
                 continue
             unknown_since = None
             if self.policy.cooled(reading):
@@ -185,12 +193,7 @@ def wait_until_safe(
     attempt = 0
     while True:
         if policy.classify(reading) is ThermalLevel.UNKNOWN:
-            unknown_since = clock() if unknown_since is None else unknown_since
-            if clock() - unknown_since >= policy.unknown_timeout_s:
-                raise ThermalUnknownError(
-                    f"sensor {reading.source} unreadable for {policy.unknown_timeout_s}s: "
-                    f"{reading.detail}"
-                )
+            unknown_since = _still_unknown(reading, unknown_since, policy, clock)
         else:
             unknown_since = None
             if policy.cooled(reading):

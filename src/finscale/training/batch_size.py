@@ -3,8 +3,9 @@
 Doubling until the first out-of-memory, then a binary search between the last fit and
 the first failure. The result is cached per (budget, input shape, device) in
 ``<workspace>/cache/batch_sizes.json`` so later runs skip the search. A batch size fixed
-in the config is always used as is; on CPU the configured default is used (CPU memory is
-not the limit there, throughput is).
+in the config is used when it fits; when it does not, the run uses the fitting batch and
+the trainer accumulates gradients so the optimiser still sees the configured batch. On CPU
+no search runs (memory is not the limit there, throughput is).
 """
 
 from __future__ import annotations
@@ -116,11 +117,25 @@ def _write_cache(path: Path, entries: dict[str, int]) -> None:
 def resolve_batch_size(
     cfg: TrainingConfig, key: BatchKey, cache_dir: Path, try_step: TryStep | None
 ) -> int:
-    """Config batch if fixed; the CPU default on CPU; else cached or discovered (and cached)."""
-    if cfg.batch_size is not None:
-        return cfg.batch_size
+    """The micro-batch a run uses (see the module docstring).
+
+    CPU (or no ``try_step``): the configured batch, else ``cpu_batch_size``. An accelerator:
+    the largest batch that fits (cached); a batch fixed in the config is used when it fits,
+    else the fitting one, and the trainer accumulates gradients up to the configured batch.
+    """
     if key.device == "cpu" or try_step is None:
-        return cfg.cpu_batch_size
+        return cfg.batch_size if cfg.batch_size is not None else cfg.cpu_batch_size
+    fitting = _fitting_batch(cfg, key, cache_dir, try_step)
+    if cfg.batch_size is None:
+        return fitting
+    if fitting < cfg.batch_size:
+        log.warning("training.batch_size=%d does not fit %s; micro-batches of %d accumulate "
+                    "to it", cfg.batch_size, key.as_text(), fitting)
+    return min(cfg.batch_size, fitting)
+
+
+def _fitting_batch(cfg: TrainingConfig, key: BatchKey, cache_dir: Path, try_step: TryStep) -> int:
+    """Cached, or discovered with headroom and cached, per (budget, input shape, device)."""
     path = cache_dir / CACHE_FILE_NAME
     entries = _read_cache(path)
     if key.as_text() in entries:

@@ -31,6 +31,13 @@ class DeviceChoice:
     def name(self) -> str:
         return self.device.type
 
+    @property
+    def label(self) -> str:
+        """Type plus the GPU model, so a cached batch size is never reused on another card."""
+        if self.device.type == "cuda":
+            return f"cuda:{torch.cuda.get_device_name(self.device)}"
+        return self.device.type
+
     def autocast(self) -> AbstractContextManager[object]:
         """Autocast on CUDA/MPS; a no-op on CPU so CPU runs stay fp32 and bit-reproducible."""
         if self.autocast_dtype is None:

@@ -20,12 +20,14 @@ from finscale.config.loader import config_hash, config_to_dict, config_to_yaml, 
 from finscale.config.schema import AppConfig
 from finscale.datasets.build import build_dataset
 from finscale.datasets.load import DatasetSplits, open_splits
+from finscale.datasets.splits import check_min_samples
 from finscale.manifest.store import Manifest
 from finscale.models.budget import check_budget, count_parameters, resolve_architecture
 from finscale.models.patchtst import PatchTST, PatchTSTConfig
 from finscale.thermal.policy import ThermalGuard, ThermalPolicy
-from finscale.thermal.sensors import make_sensor
+from finscale.thermal.sensors import NoneSensor, make_sensor
 from finscale.tracking import (
+    MIN_EXAMPLE_BATCH,
     STATUS_FAILED,
     STATUS_FINISHED,
     STATUS_KILLED,
@@ -43,14 +45,9 @@ from finscale.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 RUN_ID_EXTRA = "mlflow_run_id"
 CONFIG_ARTIFACT = "config.yaml"
 SPLIT_REPORT_ARTIFACT = "split_report.json"
-
-
-class TinySplitError(ValueError):
-    """A split has fewer samples than ``dataset.splits.min_samples``."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +65,7 @@ class TrainResult:
     collapsed: bool
     device: str
     seconds: float
+    experiment_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,20 +74,26 @@ class _Data:
     tags: dict[str, str]
 
 
-def check_split_sizes(splits: DatasetSplits, floor: int) -> None:
-    """Refuse to train when a split is smaller than the floor (it would fake a result)."""
-    for name in SPLITS:
-        size = len(getattr(splits, name))
-        if size < floor:
-            raise TinySplitError(
-                f"split '{name}' has {size} samples, below dataset.splits.min_samples={floor}"
-            )
+@dataclass(frozen=True)
+class _RunPlan:
+    """A run's inputs, resolved before MLflow is touched (so a refusal leaves no run)."""
+
+    key: RunKey
+    data: _Data
+    model: PatchTST
+    arch: PatchTSTConfig
+    n_params: int
+    device: DeviceChoice
+    guard: ThermalGuard
+    batch_size: int
+    checkpoint_dir: Path
 
 
 def _open_data(config: AppConfig, manifest: Manifest, workspace: Workspace) -> _Data:
     record = build_dataset(manifest, workspace, config)
     splits = open_splits(manifest, record)
-    check_split_sizes(splits, config.dataset.splits.min_samples)
+    # checked again here: a dataset built earlier is reused, and this run's floor may be higher
+    check_min_samples(splits.report, config.dataset.splits.min_samples, f"dataset {record.name}")
     parents = [manifest.get(pid) for pid in record.parent_ids]
     tags = {
         "dataset": record.name,
@@ -131,13 +135,14 @@ def _batch_size(
     arch: PatchTSTConfig,
     device: DeviceChoice,
 ) -> int:
-    key = BatchKey(
-        budget=config.model.budget or f"d{arch.d_model}l{arch.n_layers}",
+    key = BatchKey(  # the resolved shape too: channel mode or patching change the memory
+        budget=f"{config.model.budget or 'explicit'}:d{arch.d_model}l{arch.n_layers}"
+               f"{arch.channel_mode}p{arch.patch_len}s{arch.stride}{arch.head}",
         input_shape=(arch.context, arch.n_features, arch.n_tasks),
-        device=device.name,
+        device=device.label,
     )
     try_step = None
-    if config.training.batch_size is None and device.name != "cpu":
+    if device.name != "cpu":
         model.to(device.device)
         try_step = make_try_step(model, torch.nn.BCEWithLogitsLoss(), (arch.context,
                                  arch.n_features), arch.n_tasks, device.device, device.autocast)
@@ -177,16 +182,59 @@ def _finish(
     tracker.set_tags({"collapsed": str(collapsed).lower(), "best_epoch": fit.progress.best_epoch})
     if fit.best_checkpoint is not None:
         tracker.log_artifact(fit.best_checkpoint, "checkpoints")
-    if config.training.log_model:
-        example = data.splits.val.batch(torch.arange(1))[0].to(trainer.device.device)
-        tracker.log_model(trainer.model, example)
+    example = data.splits.val.batch(torch.arange(MIN_EXAMPLE_BATCH))[0].to(trainer.device.device)
+    log_best_model(config, tracker, trainer.model, example)
     return collapsed
 
 
-def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) -> TrainResult:
-    """Train one run described by ``config`` in ``workspace``; see the module docstring."""
-    started = time.perf_counter()
-    workspace.ensure()
+def log_best_model(
+    config: AppConfig, tracker: RunTracker, model: torch.nn.Module, example: torch.Tensor
+) -> str | None:
+    """Log the (best, already reloaded) model with a signature unless ``log_model`` is off."""
+    if not config.training.log_model:
+        return None
+    return tracker.log_model(model, example)
+
+
+def build_thermal_guard(config: AppConfig) -> ThermalGuard:
+    """The in-training guard: configured sensor and limits, checked every N optimiser steps."""
+    return ThermalGuard(make_sensor(config.thermal), ThermalPolicy.from_config(config.thermal),
+                        every_steps=config.training.thermal_check_every_steps)
+
+
+def thermal_tags(guard: ThermalGuard) -> dict[str, str]:
+    """Which sensor watched the run; with ``none`` no temperature metric exists, say so."""
+    name = guard.sensor.name
+    status = "disabled" if name == NoneSensor.name else "monitored"
+    return {"thermal_sensor": name, "thermal_status": status}
+
+
+def epoch_temperature(guard: ThermalGuard) -> float | None:
+    """°C for the per-epoch metric; None (metric omitted) for pressure levels, none, unknown."""
+    return guard.read().celsius
+
+
+def _train_and_track(
+    config: AppConfig, plan: _RunPlan, tracker: RunTracker, run_id: str, resume: bool
+) -> tuple[FitResult, bool]:
+    """Fit behind the thermal guard, logging each epoch; finish (test, tags, model) if done."""
+    trainer = Trainer(
+        plan.model, plan.data.splits.train, plan.data.splits.val, config.training,
+        checkpoint_dir=plan.checkpoint_dir, config_yaml=config_to_yaml(config),
+        task_names=plan.data.splits.train.task_names, device=plan.device,
+        batch_size=plan.batch_size, step_hooks=[plan.guard],
+        epoch_hooks=[lambda m: tracker.log_metrics(m, int(m["epoch"]))],
+        temperature_fn=lambda: epoch_temperature(plan.guard),
+        checkpoint_extra={RUN_ID_EXTRA: run_id, "run_key": plan.key.as_tag()},
+    )
+    fit = trainer.fit(resume=resume)
+    tracker.set_tags({"stop_reason": fit.stop_reason})
+    collapsed = _finish(config, tracker, trainer, fit, plan.data) if fit.finished else False
+    return fit, collapsed
+
+
+def _plan(config: AppConfig, workspace: Workspace) -> _RunPlan:
+    """Everything decided before MLflow is touched: data, model, device, guard, batch size."""
     key = RunKey.from_config(config)
     manifest = Manifest(workspace.manifest_url, workspace.home)
     try:
@@ -195,42 +243,45 @@ def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) 
         manifest.close()
     model, arch, n_params = _build_model(config, data.splits)
     device = resolve_device(config.training.device)
-    guard = ThermalGuard(make_sensor(config.thermal), ThermalPolicy.from_config(config.thermal),
-                         every_steps=config.training.thermal_check_every_steps)
+    guard = build_thermal_guard(config)
     batch_size = _batch_size(config, workspace, model, arch, device)
-    checkpoint_dir = workspace.checkpoints_dir / key.as_path()
+    return _RunPlan(key=key, data=data, model=model, arch=arch, n_params=n_params,
+                    device=device, guard=guard, batch_size=batch_size,
+                    checkpoint_dir=workspace.checkpoints_dir / key.as_path())
+
+
+def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) -> TrainResult:
+    """Train one run described by ``config`` in ``workspace``; see the module docstring."""
+    started = time.perf_counter()
+    workspace.ensure()
+    plan = _plan(config, workspace)
     target = TrackingTarget.for_workspace(workspace, config.tracking.experiment,
                                           config.tracking.uri)
     tracker = RunTracker(target)
-    facts = {"n_parameters": n_params, "device": device.name, "git_sha": git_sha(),
-             "resolved_batch_size": batch_size, "d_model": arch.d_model,
-             "n_layers": arch.n_layers, "n_heads": arch.n_heads, "d_ff": arch.d_ff}
-    run_id = _start_tracking(config, tracker, key, _previous_run_id(checkpoint_dir, resume), facts)
-    tracker.set_tags(data.tags)
-    tracker.log_text(_split_report_json(data), SPLIT_REPORT_ARTIFACT)
+    arch = plan.arch
+    facts = {"n_parameters": plan.n_params, "device": plan.device.name, "git_sha": git_sha(),
+             "resolved_batch_size": plan.batch_size, "d_model": arch.d_model,
+             "n_layers": arch.n_layers, "n_heads": arch.n_heads, "d_ff": arch.d_ff,
+             "n_features": arch.n_features, "n_tasks": arch.n_tasks, "context": arch.context,
+             "autocast_dtype": str(plan.device.autocast_dtype or torch.float32)}
+    previous = _previous_run_id(plan.checkpoint_dir, resume)
+    run_id = _start_tracking(config, tracker, plan.key, previous, facts)
+    tracker.set_tags({**plan.data.tags, **thermal_tags(plan.guard)})
+    tracker.log_text(_split_report_json(plan.data), SPLIT_REPORT_ARTIFACT)
     try:
-        trainer = Trainer(
-            model, data.splits.train, data.splits.val, config.training,
-            checkpoint_dir=checkpoint_dir, config_yaml=config_to_yaml(config),
-            task_names=data.splits.train.task_names, device=device, batch_size=batch_size,
-            step_hooks=[guard], epoch_hooks=[lambda m: tracker.log_metrics(m, int(m["epoch"]))],
-            temperature_fn=lambda: guard.read().celsius,
-            checkpoint_extra={RUN_ID_EXTRA: run_id, "run_key": key.as_tag()},
-        )
-        fit = trainer.fit(resume=resume)
-        tracker.set_tags({"stop_reason": fit.stop_reason})
-        collapsed = _finish(config, tracker, trainer, fit, data) if fit.finished else False
+        fit, collapsed = _train_and_track(config, plan, tracker, run_id, resume)
     except BaseException:
         tracker.set_tags({"stop_reason": "error"})
         tracker.end(STATUS_FAILED)
         raise
     tracker.end(STATUS_FINISHED if fit.finished else STATUS_KILLED)
     return TrainResult(
-        run_id=run_id, run_key=key.as_tag(), best_metric=fit.progress.best_metric,
+        run_id=run_id, run_key=plan.key.as_tag(), best_metric=fit.progress.best_metric,
         metric_name=config.training.early_stopping_metric, stop_reason=fit.stop_reason,
-        checkpoint_path=str(fit.best_checkpoint or fit.last_checkpoint), n_parameters=n_params,
-        tracking_uri=target.uri, collapsed=collapsed, device=device.name,
-        seconds=time.perf_counter() - started,
+        checkpoint_path=str(fit.best_checkpoint or fit.last_checkpoint),
+        n_parameters=plan.n_params, tracking_uri=target.uri, collapsed=collapsed,
+        device=plan.device.name, seconds=time.perf_counter() - started,
+        experiment_id=tracker.experiment_id or "",
     )
 
 

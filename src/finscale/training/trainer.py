@@ -113,7 +113,11 @@ class Trainer:
         self.val_source = batching.as_batch_source(val_data)
         self.batch_size = batch_size or cfg.batch_size or cfg.cpu_batch_size
         self.eval_batch_size = cfg.eval_batch_size or self.batch_size
-        self.accumulation = accumulation_steps(self.batch_size, cfg.effective_batch_size)
+        # a fixed batch that did not fit the device arrives as smaller micro-batches:
+        # accumulation keeps the configured batch (or the explicit effective batch)
+        self.accumulation = accumulation_steps(
+            self.batch_size, cfg.effective_batch_size or cfg.batch_size
+        )
         self.checkpoint_dir = checkpoint_dir
         self.config_yaml = config_yaml
         self.step_hooks = list(step_hooks)
@@ -123,12 +127,7 @@ class Trainer:
         first_y = self.val_source.batch(torch.arange(1))[1]
         n_tasks = int(first_y.shape[-1])
         self.task_names = tuple(task_names or [f"task{j}" for j in range(n_tasks)])
-        positives, total = (
-            batching.label_counts(self.train_source, self.eval_batch_size)
-            if cfg.pos_weight == "balanced"
-            else (None, 0)
-        )
-        self.loss_fn = build_loss(cfg, positives, total).to(self.device.device)
+        self.loss_fn = self._build_loss()
         self.optimizer = build_optimizer(self.model, cfg)
         self.steps_per_epoch = math.ceil(
             math.ceil(len(self.train_source) / self.batch_size) / self.accumulation
@@ -139,6 +138,15 @@ class Trainer:
         self.progress = TrainingProgress()
         self._epoch_run = _EpochRun()
         self._groups_done = 0
+
+    def _build_loss(self) -> nn.Module:
+        """The configured loss; a balanced pos_weight counts TRAIN labels only."""
+        positives, total = (
+            batching.label_counts(self.train_source, self.eval_batch_size)
+            if self.cfg.pos_weight == "balanced"
+            else (None, 0)
+        )
+        return build_loss(self.cfg, positives, total).to(self.device.device)
 
     @property
     def last_path(self) -> Path:

@@ -144,11 +144,14 @@ def test_gate_returns_the_reading_it_waited_for(tmp_path: Path) -> None:
         wait_until_safe(FileSensor(path), POLICY, 600, sleep=never.sleep, clock=never.clock)
 
 
-def test_make_sensor_choices(tmp_path: Path) -> None:
+def test_make_sensor_choices(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert isinstance(make_sensor(ThermalConfig(sensor="file", file_path=tmp_path / "t")),
                       FileSensor)
-    none = make_sensor(ThermalConfig(sensor="none"))
+    assert "WITHOUT thermal protection" not in caplog.text
+    none = make_sensor(ThermalConfig(sensor="none"))  # the explicit opt-out warns
+    assert "thermal.sensor=none" in caplog.text and "WITHOUT thermal protection" in caplog.text
     assert isinstance(none, NoneSensor) and none.read().state is SensorState.DISABLED
+    assert none.read().celsius is None  # no fake temperature
     with pytest.raises(ValueError, match="file_path"):
         make_sensor(ThermalConfig(sensor="file"))
 

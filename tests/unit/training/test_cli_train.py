@@ -26,9 +26,16 @@ def test_cli_trains_and_prints_the_mlflow_location(
                  "training.log_model=false"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "mlflow run" in out and f"sqlite:///{workspace.home}/mlflow.db" in out
+    assert f"sqlite:///{workspace.home}/mlflow.db" in out
     assert f"mlflow ui --backend-store-uri sqlite:///{workspace.home}/mlflow.db" in out
     assert "phase=dev|budget=10k" in out
+    from mlflow.tracking import MlflowClient
+
+    (run,) = MlflowClient(f"sqlite:///{workspace.home}/mlflow.db").search_runs(
+        [MlflowClient(f"sqlite:///{workspace.home}/mlflow.db")
+         .get_experiment_by_name("finscale").experiment_id])
+    assert f"run {run.info.run_id}" in out  # the printed run is the one that exists
+    assert f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}" in out
 
 
 def test_cli_reports_a_bad_override(capsys: pytest.CaptureFixture[str], tmp_path) -> None:

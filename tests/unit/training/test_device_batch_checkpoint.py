@@ -86,7 +86,6 @@ def test_resolve_uses_fixed_cpu_default_then_cache(tmp_path) -> None:
     key = BatchKey("100k", (80, 20, 4), "cuda")
     calls: list[int] = []
     fixed = TrainingConfig(batch_size=64)
-    assert resolve_batch_size(fixed, key, tmp_path, _fake_device(1000, calls)) == 64
     discover = TrainingConfig(batch_size=None, cpu_batch_size=128, batch_headroom=0.8)
     cpu_key = BatchKey("100k", (80, 20, 4), "cpu")
     assert resolve_batch_size(discover, cpu_key, tmp_path, _fake_device(1000, calls)) == 128
@@ -98,9 +97,31 @@ def test_resolve_uses_fixed_cpu_default_then_cache(tmp_path) -> None:
     calls.clear()
     assert resolve_batch_size(discover, key, tmp_path, _fake_device(10, calls)) == 800
     assert calls == []  # served from the cache
+    assert resolve_batch_size(fixed, key, tmp_path, _fake_device(10, calls)) == 64  # fits
+    assert calls == []
     other = BatchKey("2M", (80, 20, 4), "cuda")
     assert resolve_batch_size(discover, other, tmp_path, _fake_device(100, calls)) == 80
     assert len(json.loads((tmp_path / CACHE_FILE_NAME).read_text())) == 2
+    # a fixed batch that does not fit runs as fitting micro-batches (cached key "2M": 80)...
+    too_big = TrainingConfig(batch_size=256)
+    assert resolve_batch_size(too_big, other, tmp_path, _fake_device(10, calls)) == 80
+    assert TrainingConfig(batch_size=64).batch_size == resolve_batch_size(
+        TrainingConfig(batch_size=64), other, tmp_path, None)
+
+
+def test_fixed_batch_that_does_not_fit_keeps_the_effective_batch(tmp_path) -> None:
+    """...and the trainer accumulates them back to the configured batch of 256."""
+    from torch.utils.data import TensorDataset
+
+    from finscale.training.trainer import Trainer
+
+    data = TensorDataset(torch.randn(512, 4), torch.ones(512, 1))
+    cfg = TrainingConfig(batch_size=256, device="cpu", epochs=1)
+    trainer = Trainer(torch.nn.Linear(4, 1), data, data, cfg, checkpoint_dir=tmp_path,
+                      batch_size=80)
+    assert trainer.accumulation == 4 and trainer.steps_per_epoch == 2  # 4 x 80 >= 256
+    plain = Trainer(torch.nn.Linear(4, 1), data, data, cfg, checkpoint_dir=tmp_path)
+    assert plain.accumulation == 1 and plain.batch_size == 256
 
 
 def test_checkpoint_roundtrip_with_weights_only_and_rng(tmp_path) -> None:

@@ -9,9 +9,10 @@ import pytest
 from finscale.config import load_config
 from finscale.datasets.build import build_dataset
 from finscale.datasets.load import open_splits
+from finscale.datasets.splits import SplitTooSmallError
 from finscale.manifest.store import Manifest
 from finscale.models.budget import BudgetMismatchError
-from finscale.training.run import TinySplitError, check_split_sizes, train_run
+from finscale.training.run import train_run
 from finscale.workspace import Workspace
 from tests.support.raw_workspace import fill_raw_workspace
 
@@ -35,6 +36,8 @@ def test_budget_miss_refuses_to_start(workspace: Workspace, shared_data_dir: Pat
         splits = open_splits(manifest, build_dataset(manifest, workspace, good))
     finally:
         manifest.close()
-    check_split_sizes(splits, len(splits.val))
-    with pytest.raises(TinySplitError, match=f"split 'val' has {len(splits.val)} samples"):
-        check_split_sizes(splits, len(splits.val) + 1)
+    tiny = load_config(REPO / "configs" / "base.yaml", overrides=[
+        *BASE, f"dataset.splits.min_samples={len(splits.val) + 1}"])
+    with pytest.raises(SplitTooSmallError, match=f"val={len(splits.val)} "):
+        train_run(tiny, workspace)  # the one floor check of the datasets area refuses it
+    assert not (workspace.home / "mlflow.db").exists()
