@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from finscale.data.refresh import FRED_KIND, MARKET_KIND, fred_artifact_name, market_artifact_name
 from finscale.data.sources.base import MACRO_INDEX, MARKET_COLUMNS, MARKET_INDEX
 from finscale.manifest.artifacts import save_frame
 from finscale.manifest.store import ArtifactRecord, Manifest
@@ -33,20 +34,25 @@ def read_fred_csv(path: Path) -> pd.DataFrame:
     return frame.astype("float64")
 
 
+def _store(
+    manifest: Manifest, workspace: Workspace, name: str, kind: str, frame: pd.DataFrame
+) -> ArtifactRecord:
+    return save_frame(manifest, frame, name=name, kind=kind, directory=workspace.raw_dir,
+                      source=RAW_SOURCE, config_hash=RAW_CONFIG_HASH).record
+
+
 def store_raw_market(
     manifest: Manifest, workspace: Workspace, ticker: str, frame: pd.DataFrame
 ) -> ArtifactRecord:
-    return save_frame(manifest, frame, name=f"raw/market/{ticker}", kind="raw_market",
-                      directory=workspace.raw_dir, source=RAW_SOURCE,
-                      config_hash=RAW_CONFIG_HASH).record
+    """Store bars as the data refresh would name them."""
+    return _store(manifest, workspace, market_artifact_name(ticker), MARKET_KIND, frame)
 
 
 def store_raw_fred(
     manifest: Manifest, workspace: Workspace, series: str, frame: pd.DataFrame
 ) -> ArtifactRecord:
-    return save_frame(manifest, frame, name=f"raw/fred/{series}", kind="raw_fred",
-                      directory=workspace.raw_dir, source=RAW_SOURCE,
-                      config_hash=RAW_CONFIG_HASH).record
+    """Store a FRED series as the data refresh would name it."""
+    return _store(manifest, workspace, fred_artifact_name(series), FRED_KIND, frame)
 
 
 def fill_raw_workspace(

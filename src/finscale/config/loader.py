@@ -23,9 +23,10 @@ EXTENDS_KEY = "extends"
 DEFAULTS_SOURCE = "<defaults>"
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, what: str = "file") -> dict[str, Any]:
+    """Parse a YAML file whose top level is a mapping; errors name the file and reason."""
     if not path.is_file():
-        raise ConfigError(str(path), "-", "file not found")
+        raise ConfigError(str(path), "-", f"{what} not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -35,6 +36,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(str(path), "-", f"top level must be a mapping, got {type(data).__name__}")
     return data
+
+
+def read_layer(path: Path, what: str = "file") -> tuple[dict[str, Any], list[str]]:
+    """A YAML layer and the files it ``extends`` (relative paths, in order)."""
+    data = read_yaml_mapping(path, what)
+    parents = data.pop(EXTENDS_KEY, [])
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise ConfigError(str(path), EXTENDS_KEY, "must be a path or a list of paths")
+    return data, parents
 
 
 def _merge(
@@ -63,12 +75,7 @@ def _load_layers(
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
         raise ConfigError(str(path), EXTENDS_KEY, f"circular extends: {chain}")
-    data = _read_yaml(path)
-    parents = data.pop(EXTENDS_KEY, [])
-    if isinstance(parents, str):
-        parents = [parents]
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise ConfigError(str(path), EXTENDS_KEY, "must be a path or a list of paths")
+    data, parents = read_layer(path)
     for parent in parents:
         _load_layers(path.parent / parent, merged, origin, (*seen, path))
     _merge(merged, data, origin, str(path), "")

@@ -20,15 +20,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from finscale.config.base import FrozenModel
 from finscale.config.errors import ConfigError
+from finscale.config.loader import EXTENDS_KEY, read_layer
 
 ParamValue = int | float | str | bool
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-EXTENDS_KEY = "extends"
 
 
 class FeatureDeclaration(FrozenModel):
@@ -84,20 +83,7 @@ class _TierFile(FrozenModel):
 
 
 def _read_tier_file(path: Path) -> tuple[dict[str, Any], list[str]]:
-    if not path.is_file():
-        raise ConfigError(str(path), "-", "tier file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), "-", f"not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "-", "top level must be a mapping")
-    parents = data.pop(EXTENDS_KEY, [])
-    if isinstance(parents, str):
-        parents = [parents]
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise ConfigError(str(path), EXTENDS_KEY, "must be a file name or a list of them")
-    return data, parents
+    return read_layer(path, what="tier file")
 
 
 def _validated(path: Path, data: dict[str, Any]) -> _TierFile:
