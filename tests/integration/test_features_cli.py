@@ -67,6 +67,24 @@ def test_dataset_describe_and_build(filled: Workspace, capsys: pytest.CaptureFix
     assert "below splits.min_samples=100000" in capsys.readouterr().err
 
 
+def test_dataset_build_and_describe_one_walk_forward_fold(
+    filled: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = ["--home", str(filled.home)]
+    assert main([*home, "dataset", "build", "--fold", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "walk-forward fold 1 of 3" in out and "datasets/SPY/a20/daily/h1/fold1 v1" in out
+    assert "val: " in out and "(range 2016-04-25..2017-08-17)" in out
+    assert main([*home, "dataset", "describe", "--no-weekly", "--fold", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("1d fold 1 ") for line in lines) == 3
+    assert not any(line.startswith(("1d fold 0 ", "1d ")) and "fold 1" not in line
+                   for line in lines)
+    assert not any("refused" in line for line in lines)  # default folds pass the floor
+    assert main([*home, "dataset", "build", "--fold", "3"]) == 2
+    assert "fold 3 is out of range: walk_forward has 3 folds" in capsys.readouterr().err
+
+
 def test_features_list_prints_every_feature_with_description(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

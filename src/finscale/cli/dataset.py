@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from finscale.cli.common import build_context, print_table
-from finscale.datasets.splits import SplitTooSmallError
+from finscale.datasets.splits import SplitTooSmallError, fold_label
 from finscale.features.build import MissingRawDataError
 
 EXIT_REFUSED = 3
@@ -19,6 +19,9 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", type=int, help="rows per input window (dataset.context)")
     parser.add_argument("--cross-assets", nargs="*", help="other tickers as inputs")
     parser.add_argument("--pooled", nargs="*", help="stack these tickers (dataset.pooled_tickers)")
+    parser.add_argument("--fold", type=int, metavar="K",
+                        help="walk-forward fold K's ranges (dataset.splits.walk_forward.fold; "
+                        "default folds unless dataset.splits.walk_forward sets them)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +48,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     out = [f"dataset.{key}={value}" for key, value in chosen.items() if value is not None]
     if args.cross_assets is not None:
         out.append(f"dataset.cross_assets=[{','.join(args.cross_assets)}]")
+    if args.fold is not None:
+        out.append(f"dataset.splits.walk_forward.fold={args.fold}")
     if args.pooled is not None:
         out.append(f"dataset.pooled_tickers=[{','.join(args.pooled)}]")
     return out
@@ -64,6 +69,9 @@ def run_build(args: argparse.Namespace) -> int:
     finally:
         manifest.close()
     meta = record.meta
+    label = fold_label(ctx.config.dataset.splits)
+    if label:
+        print(label)
     print(f"{record.name} v{record.version}: {record.rows} rows, {len(meta['features'])} "
           f"features, {len(meta['tasks'])} tasks, md5 {record.md5}")
     for drop in meta["drop_report"]:
@@ -71,7 +79,8 @@ def run_build(args: argparse.Namespace) -> int:
               f"dropped {drop['dropped']}")
     for split in meta["split_report"]["splits"]:
         print(f"  {split['name']}: {split['samples']} samples, "
-              f"{split['first_span_start']}..{split['last_label_end']}")
+              f"{split['first_span_start']}..{split['last_label_end']} "
+              f"(range {split['range_start']}..{split['range_end']})")
     return 0
 
 
@@ -81,6 +90,7 @@ def run_describe(args: argparse.Namespace) -> int:
         drop_lines,
         refusal_reason,
         report_rows,
+        variant_label,
     )
 
     ctx = build_context(args, _overrides(args))
@@ -95,11 +105,12 @@ def run_describe(args: argparse.Namespace) -> int:
         manifest.close()
     dataset = ctx.config.dataset
     thresholds = [f"pos {t * 100:g}%" for t in dataset.thresholds]
+    label = fold_label(dataset.splits)
     print(f"{dataset.ticker} tier {dataset.tier}, context {dataset.context}, "
-          f"min_samples {dataset.splits.min_samples}")
+          f"min_samples {dataset.splits.min_samples}" + (f", {label}" if label else ""))
     print_table(["horizon", "split", "samples", "span start", "label end", *thresholds],
                 report_rows(reports))
-    refusals = [f"  {item.horizon}{item.timescale[0]} {stats.name}: {refusal_reason(stats, item)}"
+    refusals = [f"  {variant_label(item)} {stats.name}: {refusal_reason(stats, item)}"
                 for item in reports for stats in item.report.splits
                 if refusal_reason(stats, item)]
     for line in ["rows dropped before splitting:", *drop_lines(reports), *refusals]:

@@ -5,6 +5,8 @@ table (target tier + VIX + macro + cross-asset inputs, or several tickers pooled
 it from raw prices, assigns leakage-safe splits, fits robust normalisation on train rows
 only and stores the result as one Parquet artifact whose meta holds the feature and task
 names, the normalisation statistics, the split report and the drop report.
+With ``splits.walk_forward.fold`` = k the build uses fold k's ranges (splits, normalisation
+and size floor alike) and stores its own artifact, named ``.../h<H>/fold<k>``.
 ``open_splits`` verifies the MD5 and returns zero-copy windowed train/val/test datasets.
 """
 
@@ -15,7 +17,7 @@ from finscale.config.schema import AppConfig
 from finscale.datasets.config import DatasetConfig
 from finscale.datasets.load import DatasetSplits, open_splits
 from finscale.datasets.prepare import prepare_table
-from finscale.datasets.splits import check_min_samples
+from finscale.datasets.splits import check_min_samples, fold_label, fold_splits
 from finscale.datasets.table import assign_splits, normalised_frame
 from finscale.manifest.artifacts import save_frame
 from finscale.manifest.store import ArtifactRecord, Manifest
@@ -28,14 +30,16 @@ DATASET_SOURCE = "finscale.datasets"
 
 
 def dataset_name(config: DatasetConfig) -> str:
-    """``datasets/<who>/<tier>/<timescale>/h<H>``; who is ``SPY``, ``SPY-x-DIA-QQQ``
-    (cross-asset inputs) or ``pool-SPY-DIA`` (pooled)."""
+    """``datasets/<who>/<tier>/<timescale>/h<H>[/fold<k>]``; who is ``SPY``, ``SPY-x-DIA-QQQ``
+    (cross-asset inputs) or ``pool-SPY-DIA`` (pooled); ``fold<k>`` for walk-forward fold k."""
     if config.pooled_tickers:
         who = "pool-" + "-".join(config.pooled_tickers)
     else:
         others = [t for t in config.cross_assets if t != config.ticker]
         who = config.ticker + ("-x-" + "-".join(others) if others else "")
-    return f"datasets/{who}/{config.tier}/{config.timescale}/h{config.horizon}"
+    name = f"datasets/{who}/{config.tier}/{config.timescale}/h{config.horizon}"
+    fold = config.splits.fold
+    return name if fold is None else f"{name}/fold{fold}"
 
 
 def dataset_config_hash(config: AppConfig) -> str:
@@ -56,9 +60,14 @@ def build_dataset(manifest: Manifest, workspace: Workspace, config: AppConfig) -
     if (latest is not None and latest.config_hash == hash_
             and latest.parent_ids == prepared.parents and manifest.verify([latest])[0].ok):
         return latest
-    positions, report = assign_splits(prepared, dcfg)
-    check_min_samples(report, dcfg.splits.min_samples, f"dataset {name}")
-    frame, stats = normalised_frame(prepared, positions, dcfg)
+    # fold k: its own ranges for splits, train-only normalisation and the size floor
+    resolved = dcfg.model_copy(update={"splits": fold_splits(dcfg.splits)})
+    positions, report = assign_splits(prepared, resolved)
+    label = fold_label(dcfg.splits)
+    check_min_samples(report, dcfg.splits.min_samples,
+                      f"dataset {name}" + (f" ({label})" if label else ""))
+    frame, stats = normalised_frame(prepared, positions, resolved)
+    wf = dcfg.splits.walk_forward
     stored = save_frame(
         manifest, frame, name=name, kind=DATASET_KIND, directory=workspace.datasets_dir,
         source=DATASET_SOURCE, config_hash=hash_, parents=prepared.parents,
@@ -67,7 +76,9 @@ def build_dataset(manifest: Manifest, workspace: Workspace, config: AppConfig) -
               "horizon": dcfg.horizon, "timescale": dcfg.timescale,
               "pooled": bool(dcfg.pooled_tickers), "normalisation": stats.to_dict(),
               "split_report": report.to_dict(),
-              "drop_report": [d.to_dict() for d in prepared.drops]},
+              "drop_report": [d.to_dict() for d in prepared.drops],
+              "fold": dcfg.splits.fold,
+              "folds": wf.folds if wf is not None and wf.fold is not None else None},
     )
     return stored.record
 

@@ -4,7 +4,8 @@ Used by ``finscale dataset describe``: for each daily horizon in
 ``dataset.report_horizons`` and the weekly horizon, assemble the table exactly as the
 builder would and report the samples and positives of every split, why a split is
 refused (below ``splits.min_samples``), the rows the assembly dropped (with the column to
-blame) and, when ``splits.walk_forward`` is set, the same report per walk-forward fold.
+blame) and, when ``splits.walk_forward`` is set, the same report per walk-forward fold
+(only fold k when ``splits.walk_forward.fold`` selects it, as ``dataset build`` would).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from finscale.config.schema import AppConfig
 from finscale.datasets.assemble import DropReport
 from finscale.datasets.prepare import prepare_table
-from finscale.datasets.splits import SplitReport, SplitStats, walk_forward_folds
+from finscale.datasets.splits import SplitReport, SplitStats, fold_splits, walk_forward_folds
 from finscale.datasets.table import assign_splits
 from finscale.manifest.store import Manifest
 from finscale.workspace import Workspace
@@ -41,20 +42,31 @@ def describe_horizons(
     variants = [("daily", h) for h in config.dataset.report_horizons]
     if include_weekly:
         variants.append(("weekly", WEEKLY_HORIZON))
-    folds = walk_forward_folds(config.dataset.splits)
+    splits_config = config.dataset.splits
+    if splits_config.fold is not None:
+        folds = {splits_config.fold: fold_splits(splits_config)}
+    else:
+        folds = dict(enumerate(walk_forward_folds(splits_config)))
     reports = []
     for timescale, horizon in variants:
         dataset = config.dataset.model_copy(update={"timescale": timescale, "horizon": horizon})
         variant = config.model_copy(update={"dataset": dataset})
         prepared = prepare_table(manifest, workspace, variant)
-        for k, splits in enumerate(folds):
+        for k, splits in folds.items():
             fold_dataset = dataset.model_copy(update={"splits": splits})
             _, report = assign_splits(prepared, fold_dataset)
             reports.append(HorizonReport(
                 timescale, horizon, report, dataset.splits.min_samples, prepared.drops,
-                fold=k if config.dataset.splits.walk_forward is not None else None,
+                fold=k if splits_config.walk_forward is not None else None,
             ))
     return reports
+
+
+def variant_label(item: HorizonReport) -> str:
+    """``1d``, ``1w`` or ``1d fold 2``: the horizon (and fold) a report row belongs to."""
+    unit = "w" if item.timescale == "weekly" else "d"
+    fold = "" if item.fold is None else f" fold {item.fold}"
+    return f"{item.horizon}{unit}{fold}"
 
 
 def refusal_reason(stats: SplitStats, item: HorizonReport) -> str:
@@ -87,14 +99,12 @@ def report_rows(reports: list[HorizonReport]) -> list[list[object]]:
     """Table rows: horizon, split, samples, span, then positives (rate) per threshold."""
     rows: list[list[object]] = []
     for item in reports:
-        unit = "w" if item.timescale == "weekly" else "d"
-        fold = "" if item.fold is None else f" fold {item.fold}"
         for stats in item.report.splits:
             flag = "" if stats.samples >= item.min_samples else " (< min_samples)"
             balance = [
                 f"{stats.positives[t]} ({stats.positive_rate(t):.1%})" if stats.samples else "-"
                 for t in item.report.tasks
             ]
-            rows.append([f"{item.horizon}{unit}{fold}", stats.name, f"{stats.samples}{flag}",
+            rows.append([variant_label(item), stats.name, f"{stats.samples}{flag}",
                          stats.first_span_start or "-", stats.last_label_end or "-", *balance])
     return rows

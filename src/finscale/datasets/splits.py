@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -136,22 +135,41 @@ def walk_forward_folds(splits: SplitsConfig) -> list[SplitsConfig]:
     """Expanding-window folds: fold k trains to train.end + k*val_days, validates next val_days.
 
     The test range stays fixed; a fold whose validation range would reach it is refused.
+    Each returned fold holds plain ranges (``walk_forward`` None).
     """
-    if splits.walk_forward is None:
+    wf = splits.walk_forward
+    if wf is None:
         return [splits]
-    step = timedelta(days=splits.walk_forward.val_days)
     folds = []
-    for k in range(splits.walk_forward.folds):
-        train_end: date = splits.train.end + k * step
-        val = DateRange(start=train_end + timedelta(days=1), end=train_end + step)
+    for k in range(wf.folds):
+        val = wf.val_range(splits.train.end, k)
         if val.end >= splits.test.start:
             raise ValueError(f"splits.walk_forward: fold {k} validation {val.start}..{val.end} "
                              f"reaches the test range starting {splits.test.start}")
         folds.append(splits.model_copy(update={
-            "train": DateRange(start=splits.train.start, end=train_end), "val": val,
-            "walk_forward": None,
+            "train": DateRange(start=splits.train.start, end=wf.train_end(splits.train.end, k)),
+            "val": val, "walk_forward": None,
         }))
     return folds
+
+
+def fold_splits(splits: SplitsConfig) -> SplitsConfig:
+    """The ranges a build uses: fold k's when ``walk_forward.fold`` is k, else the fixed ones."""
+    wf = splits.walk_forward
+    if wf is None or wf.fold is None:
+        return splits
+    if not 0 <= wf.fold < wf.folds:
+        raise ValueError(f"splits.walk_forward.fold {wf.fold} is out of range: walk_forward has "
+                         f"{wf.folds} folds (0..{wf.folds - 1})")
+    return walk_forward_folds(splits)[wf.fold]
+
+
+def fold_label(splits: SplitsConfig) -> str:
+    """``walk-forward fold 1 of 3`` when a fold is selected, else empty."""
+    wf = splits.walk_forward
+    if wf is None or wf.fold is None:
+        return ""
+    return f"walk-forward fold {wf.fold} of {wf.folds}"
 
 
 def check_min_samples(report: SplitReport, min_samples: int, what: str) -> None:

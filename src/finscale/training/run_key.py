@@ -1,9 +1,14 @@
-"""The key of a run: (phase, budget, horizon, tier, task, seed). Finished keys are skipped."""
+"""The key of a run: (phase, budget, horizon, tier, task, seed[, fold]). Finished keys are skipped.
+
+``fold`` (the walk-forward fold a run trains on) joins the key only when set, so the keys
+(and MLflow tags) of runs on the fixed splits stay what they were.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from finscale.config.schema import AppConfig
 
@@ -21,14 +26,22 @@ class RunKey:
     tier: str
     task: str
     seed: int
+    fold: int | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The key's fields in order; ``fold`` only when a fold is set."""
+        data = asdict(self)
+        if self.fold is None:
+            del data["fold"]
+        return data
 
     def as_tag(self) -> str:
-        """``phase=dev|budget=100k|horizon=1|tier=a20|task=all|seed=0`` (an MLflow tag value)."""
-        return "|".join(f"{name}={value}" for name, value in asdict(self).items())
+        """``phase=dev|budget=100k|horizon=1|tier=a20|task=all|seed=0[|fold=1]`` (MLflow tag)."""
+        return "|".join(f"{name}={value}" for name, value in self.fields().items())
 
     def as_tags(self) -> dict[str, str]:
         """One tag per field plus ``run_key``."""
-        return {**{k: str(v) for k, v in asdict(self).items()}, "run_key": self.as_tag()}
+        return {**{k: str(v) for k, v in self.fields().items()}, "run_key": self.as_tag()}
 
     def as_path(self) -> str:
         """A folder name for the run's checkpoints."""
@@ -46,4 +59,5 @@ class RunKey:
             tier=config.dataset.tier,
             task=task,
             seed=config.training.seed,
+            fold=config.dataset.splits.fold,
         )
