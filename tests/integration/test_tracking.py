@@ -3,6 +3,7 @@ the model with a signature, the collapse tag when forced, and secrets never logg
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,8 @@ def test_train_run_is_fully_tracked_and_collapse_is_tagged(
     assert tags["collapsed"] == "true" and tags["stop_reason"] == "completed"
     assert len(tags["dataset_md5"]) == 32 and "raw/market/SPY:" in tags["input_md5s"]
     assert tags["sample_hash_val"] and tags["config_hash"]
+    _assert_task_counts_and_selection(client, result.run_id, config.training.min_task_positives)
+    assert ",".join(result.excluded_tasks) == tags["excluded_tasks"]
     target = TrackingTarget.for_workspace(workspace, config.tracking.experiment)
     for metric in ("train_loss", "val_loss", "val_auc", "val_pred_std", "val_pred_min",
                    "val_pred_max", "samples_per_s"):
@@ -100,6 +103,31 @@ def test_train_run_is_fully_tracked_and_collapse_is_tagged(
     assert "temperature_c" not in run.data.metrics
     assert params["autocast_dtype"] == "torch.float32"  # fp32 on CPU
     assert find_finished_run(target, RunKey.from_config(config)) == result.run_id
+
+
+def _assert_task_counts_and_selection(client: MlflowClient, run_id: str, floor: int) -> None:
+    """Counts per task match the split report; the selection mean skips tasks under the floor."""
+    run = client.get_run(run_id)
+    params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
+    report = json.loads(Path(client.download_artifacts(run_id, "split_report.json")).read_text())
+    val = next(s for s in report["splits"] if s["name"] == "val")
+    excluded = []
+    for task, positives in val["positives"].items():
+        assert int(params[f"split.val.positives.{task}"]) == positives
+        negatives = int(params[f"split.val.negatives.{task}"])
+        assert positives + negatives == val["samples"]
+        assert float(params[f"split.val.positive_rate.{task}"]) == pytest.approx(
+            positives / val["samples"], abs=1e-6)
+        assert f"split.test.positives.{task}" in params
+        if min(positives, negatives) < floor:
+            excluded.append(task)
+    assert excluded, "SPY a20 H1 val has a rare-threshold task under the floor"
+    assert tags["excluded_tasks"] == ",".join(excluded)
+    included = [t for t in val["positives"] if t not in excluded]
+    assert tags["included_tasks"] == ",".join(included)
+    assert metrics["best_val_auc"] == pytest.approx(
+        sum(metrics[f"best_val_auc_{t}"] for t in included) / len(included))
+    assert metrics["best_val_auc_n_tasks"] == len(included)
 
 
 def test_thermal_stop_then_resume_continues_the_same_run(

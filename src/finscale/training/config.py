@@ -27,6 +27,15 @@ class TrainingConfig(FrozenModel):
     pos_weight: Literal["none", "balanced"] = "none"
     early_stopping_metric: Literal["val_auc", "val_loss"] = "val_auc"
     patience: int = Field(5, ge=1)
+    min_task_positives: int = Field(
+        20,
+        ge=1,
+        description=(
+            "a task whose val split has fewer positives (or negatives) than this is left out "
+            "of the mean val AUC that early stopping and the best checkpoint use; the run "
+            "refuses to train when every task is left out"
+        ),
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     collapse_std_floor: float = Field(1e-3, ge=0)
     num_workers: int = Field(0, ge=0)

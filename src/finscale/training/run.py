@@ -39,8 +39,16 @@ from finscale.tracking import (
 from finscale.training.batch_size import BatchKey, make_try_step, resolve_batch_size
 from finscale.training.checkpoint import LAST_NAME, load_checkpoint
 from finscale.training.device import DeviceChoice, resolve_device
+from finscale.training.metrics import (
+    NO_TASKS,
+    TaskCounts,
+    count_params,
+    excluded_tasks,
+    require_usable_tasks,
+    usable_tasks,
+)
 from finscale.training.run_key import RunKey
-from finscale.training.trainer import FitResult, Trainer, seed_everything
+from finscale.training.trainer import FitResult, Trainer, seed_everything, split_task_counts
 from finscale.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,7 @@ log = logging.getLogger(__name__)
 RUN_ID_EXTRA = "mlflow_run_id"
 CONFIG_ARTIFACT = "config.yaml"
 SPLIT_REPORT_ARTIFACT = "split_report.json"
+LABEL_COUNT_BATCH = 8192
 
 
 @dataclass(frozen=True)
@@ -66,12 +75,15 @@ class TrainResult:
     device: str
     seconds: float
     experiment_id: str = ""
+    excluded_tasks: tuple[str, ...] = ()  # left out of the mean val AUC (too few counts)
 
 
 @dataclass(frozen=True)
 class _Data:
     splits: DatasetSplits
     tags: dict[str, str]
+    val_counts: dict[str, TaskCounts]
+    test_counts: dict[str, TaskCounts]
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,31 @@ def _open_data(config: AppConfig, manifest: Manifest, workspace: Workspace) -> _
         positives = ", ".join(f"{t}={n}" for t, n in stats.positives.items())
         log.info("split %s: %d samples (%s .. %s), positives %s", stats.name, stats.samples,
                  stats.range_start, stats.range_end, positives)
-    return _Data(splits=splits, tags=tags)
+    task_names = splits.train.task_names
+    val_counts = split_task_counts(splits.val, task_names, LABEL_COUNT_BATCH)
+    # before any model or MLflow run: a val split where every task is noise gives no result
+    require_usable_tasks(val_counts, config.training.min_task_positives,
+                         f"dataset {record.name} val")
+    test_counts = split_task_counts(splits.test, task_names, LABEL_COUNT_BATCH)
+    return _Data(splits=splits, tags=tags, val_counts=val_counts, test_counts=test_counts)
+
+
+def _task_list(tasks: tuple[str, ...]) -> str:
+    return ",".join(tasks) if tasks else NO_TASKS
+
+
+def task_selection_tags(data: _Data, min_task_positives: int) -> dict[str, str]:
+    """Which tasks the mean val/test AUC averages and which it leaves out (too few counts)."""
+    return {
+        "included_tasks": _task_list(usable_tasks(data.val_counts, min_task_positives)),
+        "excluded_tasks": _task_list(excluded_tasks(data.val_counts, min_task_positives)),
+        "excluded_tasks_test": _task_list(excluded_tasks(data.test_counts, min_task_positives)),
+    }
+
+
+def task_count_params(data: _Data) -> dict[str, float | int]:
+    """Class counts and positive rate per task of val and test (constant for a run: params)."""
+    return {**count_params(data.val_counts, "val"), **count_params(data.test_counts, "test")}
 
 
 def _build_model(config: AppConfig, splits: DatasetSplits) -> tuple[PatchTST, PatchTSTConfig, int]:
@@ -266,7 +302,9 @@ def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) 
              "autocast_dtype": str(plan.device.autocast_dtype or torch.float32)}
     previous = _previous_run_id(plan.checkpoint_dir, resume)
     run_id = _start_tracking(config, tracker, plan.key, previous, facts)
-    tracker.set_tags({**plan.data.tags, **thermal_tags(plan.guard)})
+    tracker.log_params(task_count_params(plan.data))
+    tracker.set_tags({**plan.data.tags, **thermal_tags(plan.guard),
+                      **task_selection_tags(plan.data, config.training.min_task_positives)})
     tracker.log_text(_split_report_json(plan.data), SPLIT_REPORT_ARTIFACT)
     try:
         fit, collapsed = _train_and_track(config, plan, tracker, run_id, resume)
@@ -282,6 +320,7 @@ def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) 
         n_parameters=plan.n_params, tracking_uri=target.uri, collapsed=collapsed,
         device=plan.device.name, seconds=time.perf_counter() - started,
         experiment_id=tracker.experiment_id or "",
+        excluded_tasks=excluded_tasks(plan.data.val_counts, config.training.min_task_positives),
     )
 
 

@@ -33,7 +33,14 @@ from finscale.training.checkpoint import (
 from finscale.training.config import TrainingConfig
 from finscale.training.device import DeviceChoice, resolve_device
 from finscale.training.losses import build_loss
-from finscale.training.metrics import evaluation_metrics
+from finscale.training.metrics import (
+    TaskCounts,
+    describe_counts,
+    evaluation_metrics,
+    excluded_tasks,
+    require_usable_tasks,
+    task_counts,
+)
 from finscale.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -60,6 +67,25 @@ def accumulation_steps(batch_size: int, effective_batch_size: int | None) -> int
     if effective_batch_size is None:
         return 1
     return max(1, math.ceil(effective_batch_size / batch_size))
+
+
+def collect_labels(
+    data: Dataset[tuple[torch.Tensor, ...]] | batching.BatchSource, batch_size: int
+) -> torch.Tensor:
+    """Every label of ``data`` in order, (N, n_tasks) (no model involved: counts only)."""
+    source = batching.as_batch_source(data)
+    order = torch.arange(len(source))
+    return torch.cat([source.batch(indices)[1].float()
+                      for indices in batching.split_batches(order, batch_size)])
+
+
+def split_task_counts(
+    data: Dataset[tuple[torch.Tensor, ...]] | batching.BatchSource,
+    task_names: Sequence[str],
+    batch_size: int,
+) -> dict[str, TaskCounts]:
+    """Positives/negatives per task of a split, from its labels."""
+    return task_counts(collect_labels(data, batch_size), task_names)
 
 
 @dataclass
@@ -127,6 +153,15 @@ class Trainer:
         first_y = self.val_source.batch(torch.arange(1))[1]
         n_tasks = int(first_y.shape[-1])
         self.task_names = tuple(task_names or [f"task{j}" for j in range(n_tasks)])
+        # fail before any training: a mean val AUC over noise tasks must not select a model
+        self.val_counts = split_task_counts(self.val_source, self.task_names,
+                                            self.eval_batch_size)
+        self.included_tasks = require_usable_tasks(self.val_counts, cfg.min_task_positives,
+                                                   "val")
+        self.excluded_tasks = excluded_tasks(self.val_counts, cfg.min_task_positives)
+        log.info("val tasks (%s); mean val AUC over %s, excluded %s (< %d pos or neg)",
+                 describe_counts(self.val_counts), list(self.included_tasks),
+                 list(self.excluded_tasks), cfg.min_task_positives)
         self.loss_fn = self._build_loss()
         self.optimizer = build_optimizer(self.model, cfg)
         self.steps_per_epoch = math.ceil(
@@ -266,12 +301,14 @@ class Trainer:
     def evaluate(
         self, data: Dataset[tuple[torch.Tensor, ...]] | batching.BatchSource, prefix: str = "val_"
     ) -> dict[str, float]:
-        """Loss (the training loss), AUC and prediction spread of ``data``."""
+        """Loss (the training loss), AUC and prediction spread of ``data``; the mean AUC
+        leaves out tasks with fewer than ``min_task_positives`` positives or negatives."""
         logits, labels = self.predict(data)
         with torch.no_grad():
             device = self.device.device
             loss = float(self.loss_fn(logits.to(device), labels.to(device)))
-        return evaluation_metrics(logits, labels, loss, self.task_names, prefix)
+        return evaluation_metrics(logits, labels, loss, self.task_names, prefix,
+                                  self.cfg.min_task_positives)
 
     # ---------------------------------------------------------------- early stopping
     def _is_better(self, value: float) -> bool:

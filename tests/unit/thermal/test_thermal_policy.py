@@ -211,7 +211,7 @@ def test_hard_limit_during_training_checkpoints_and_stops(tmp_path: Path) -> Non
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 1))
     trainer = Trainer(model, _data(64, 1), _data(32, 2),
-                      TrainingConfig(epochs=3, batch_size=8, device="cpu"),
+                      TrainingConfig(epochs=3, batch_size=8, device="cpu", min_task_positives=5),
                       checkpoint_dir=tmp_path / "ckpt", step_hooks=[heat_up, guard])
     result = trainer.fit()
     assert result.stop_reason == STOP_REASON_THERMAL

@@ -115,7 +115,8 @@ def test_fixed_batch_that_does_not_fit_keeps_the_effective_batch(tmp_path) -> No
 
     from finscale.training.trainer import Trainer
 
-    data = TensorDataset(torch.randn(512, 4), torch.ones(512, 1))
+    labels = (torch.arange(512) % 2).float().unsqueeze(1)  # both classes: val AUC defined
+    data = TensorDataset(torch.randn(512, 4), labels)
     cfg = TrainingConfig(batch_size=256, device="cpu", epochs=1)
     trainer = Trainer(torch.nn.Linear(4, 1), data, data, cfg, checkpoint_dir=tmp_path,
                       batch_size=80)

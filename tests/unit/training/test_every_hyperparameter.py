@@ -25,6 +25,7 @@ from finscale.training.config import TrainingConfig
 from finscale.training.data import BatchSource, iterate
 from finscale.training.device import DeviceUnavailableError, resolve_device
 from finscale.training.losses import FocalLossWithLogits
+from finscale.training.metrics import NoUsableTaskError
 from finscale.training.optim import lr_factor
 from finscale.training.run import build_thermal_guard, log_best_model
 from finscale.training.run_key import RunKey
@@ -141,6 +142,19 @@ def check_grad_clip(tmp: Path) -> None:
         norms[clip] = max(seen)
     assert norms[0.01] <= 0.01 + 1e-6 < norms[None]
 
+
+
+def check_min_task_positives(tmp: Path) -> None:
+    # val: task0 has 25 pos / 23 neg, task1 14 pos / 34 neg
+    strict, loose = _trainer(tmp, min_task_positives=20), _trainer(tmp, min_task_positives=10)
+    assert strict.excluded_tasks == ("task1",) and loose.excluded_tasks == ()
+    val = synthetic(48, 2)
+    strict_metrics, loose_metrics = strict.evaluate(val), loose.evaluate(val)  # same weights
+    assert strict_metrics["val_auc"] == strict_metrics["val_auc_task0"]
+    assert loose_metrics["val_auc"] == pytest.approx(
+        (loose_metrics["val_auc_task0"] + loose_metrics["val_auc_task1"]) / 2)
+    with pytest.raises(NoUsableTaskError):
+        _trainer(tmp, min_task_positives=26)
 
 def check_loss(tmp: Path) -> None:
     assert isinstance(_trainer(tmp, loss="bce").loss_fn, nn.BCEWithLogitsLoss)
@@ -297,6 +311,7 @@ TRAINING_CHECKS: dict[str, Callable[[Path], None]] = {
     "min_lr_ratio": check_min_lr_ratio, "grad_clip": check_grad_clip, "loss": check_loss,
     "focal_gamma": check_focal_gamma, "pos_weight": check_pos_weight,
     "early_stopping_metric": check_early_stopping_metric, "patience": check_patience,
+    "min_task_positives": check_min_task_positives,
     "device": check_device, "collapse_std_floor": check_collapse_std_floor,
     "num_workers": check_num_workers, "cpu_batch_size": check_cpu_batch_size,
     "batch_headroom": check_batch_headroom, "max_batch_size": check_max_batch_size,

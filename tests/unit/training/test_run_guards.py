@@ -1,4 +1,5 @@
-"""train_run refuses a model that misses its budget and a split below the floor."""
+"""train_run refuses a model that misses its budget, a split below the floor, and a val split
+where no task has enough positives and negatives for an AUC that is not noise."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from finscale.datasets.load import open_splits
 from finscale.datasets.splits import SplitTooSmallError
 from finscale.manifest.store import Manifest
 from finscale.models.budget import BudgetMismatchError
+from finscale.training.metrics import NoUsableTaskError
 from finscale.training.run import train_run
 from finscale.workspace import Workspace
 from tests.support.raw_workspace import fill_raw_workspace
@@ -41,3 +43,16 @@ def test_budget_miss_refuses_to_start(workspace: Workspace, shared_data_dir: Pat
     with pytest.raises(SplitTooSmallError, match=f"val={len(splits.val)} "):
         train_run(tiny, workspace)  # the one floor check of the datasets area refuses it
     assert not (workspace.home / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_val_split_without_a_usable_task_refuses_to_start(
+    workspace: Workspace, shared_data_dir: Path
+) -> None:
+    fill_raw_workspace(workspace, shared_data_dir, tickers=["SPY", "VIX"])
+    config = load_config(REPO / "configs" / "base.yaml", overrides=[
+        *BASE, "model.budget=10k", "training.min_task_positives=100000"])
+    with pytest.raises(NoUsableTaskError, match=r"val.*>= 100000.*y_h1_\S+: \d+ pos / \d+ neg"):
+        train_run(config, workspace)
+    assert not (workspace.home / "mlflow.db").exists()  # no run: better none than noise
+    assert not any(workspace.checkpoints_dir.iterdir())
