@@ -39,6 +39,8 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"parameters   {result.n_parameters:,} on {result.device}")
     print(f"best {result.metric_name:<8}{result.best_metric}")
     print(f"collapsed    {str(result.collapsed).lower()}")
+    excluded = ", ".join(result.excluded_tasks) or "none"
+    print(f"excluded     {excluded} (below training.min_task_positives in val)")
     print(f"checkpoint   {result.checkpoint_path}")
     print(f"seconds      {result.seconds:.1f}")
     print(f"mlflow       experiment {result.experiment_id} "
