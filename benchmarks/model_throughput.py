@@ -3,9 +3,14 @@
 CPU part (always): samples/s of one training step (forward + BCE-with-logits backward +
 AdamW step, fp32) of ``finscale.models.patchtst.PatchTST`` and
 ``transformers.PatchTSTForClassification`` at the same shape with independent channels
-(same d_model, layers, heads, ffn, patch, context, no dropout, pre-norm LayerNorm,
-learnable positions, mean pooling), measured alternately (A B A B ...) after a warm-up so
-both see the same machine load; prints the median of the repeats and the ratio.
+(same d_model, layers, heads, ffn, patch, context, no dropout, mean pooling), measured
+alternately (A B C A B C ...) after a warm-up so all see the same machine load; prints the
+median of the repeats and our ratio against two configurations of theirs:
+
+- ``transformers-matched``: their model configured to our architecture (pre-norm LayerNorm,
+  learnable positions): the like-for-like figure;
+- ``transformers-default``: their model as shipped at that shape (their defaults: BatchNorm,
+  fixed sin-cos positions), i.e. what a user gets from ``PatchTSTForClassification``.
 
 CUDA part (when CUDA is available): model FLOPs utilisation (MFU) of the 20M and 200M
 budgets in bf16 autocast, from 6 * params * tokens + the attention term, against the
@@ -64,21 +69,28 @@ def ours(shape: Shape) -> nn.Module:
 
 
 class HuggingFacePatchTST(nn.Module):
-    """transformers' PatchTSTForClassification returning the logits tensor only."""
+    """transformers' PatchTSTForClassification returning the logits tensor only.
 
-    def __init__(self, shape: Shape) -> None:
+    ``matched=True`` configures it to our architecture (LayerNorm, learnable positions);
+    ``matched=False`` keeps their defaults for everything but the shared shape.
+    """
+
+    def __init__(self, shape: Shape, *, matched: bool) -> None:
         super().__init__()
         from transformers import PatchTSTConfig as HFConfig
         from transformers import PatchTSTForClassification
 
+        architecture = (
+            {"norm_type": "layernorm", "positional_encoding_type": "random"} if matched else {}
+        )
         config = HFConfig(
             num_input_channels=shape.n_features, context_length=shape.context,
             patch_length=shape.patch_len, patch_stride=shape.stride, d_model=shape.d_model,
             num_hidden_layers=shape.n_layers, num_attention_heads=shape.n_heads,
-            ffn_dim=shape.d_ff, num_targets=shape.n_tasks, norm_type="layernorm", pre_norm=True,
-            positional_encoding_type="random", pooling_type="mean", use_cls_token=False,
-            scaling="std", attention_dropout=0.0, positional_dropout=0.0, path_dropout=0.0,
-            ff_dropout=0.0, head_dropout=0.0, share_embedding=True,
+            ffn_dim=shape.d_ff, num_targets=shape.n_tasks, pre_norm=True,
+            pooling_type="mean", use_cls_token=False, scaling="std", attention_dropout=0.0,
+            positional_dropout=0.0, path_dropout=0.0, ff_dropout=0.0, head_dropout=0.0,
+            share_embedding=True, **architecture,
         )
         self.model = PatchTSTForClassification(config)
 
@@ -107,34 +119,43 @@ def timed(step: Callable[[], None], steps: int) -> float:
     return time.perf_counter() - start
 
 
-def compare_cpu(shape: Shape, repeats: int, steps: int, warmup: int) -> float:
-    """Alternate our step and HF's step; print both medians; return our speed-up.
+def compare_cpu(shape: Shape, repeats: int, steps: int, warmup: int) -> dict[str, float]:
+    """Alternate our step and both of theirs; print medians; return our speed-up per rival.
 
-    Both models get the same optimiser (torch AdamW, same lr, weight decay and the default
+    All models get the same optimiser (torch AdamW, same lr, weight decay and the default
     foreach implementation), the same input, dtype and thread count.
     """
     torch.manual_seed(0)
     x = torch.randn(shape.batch, shape.context, shape.n_features)
     y = torch.randint(0, 2, (shape.batch, shape.n_tasks)).float()
-    models = {"finscale": ours(shape), "transformers": HuggingFacePatchTST(shape)}
+    models = {
+        "finscale": ours(shape),
+        "transformers-matched": HuggingFacePatchTST(shape, matched=True),
+        "transformers-default": HuggingFacePatchTST(shape, matched=False),
+    }
     for name, model in models.items():
-        print(f"{name:>12}: {sum(p.numel() for p in model.parameters()):,} parameters")
+        print(f"{name:>20}: {sum(p.numel() for p in model.parameters()):,} parameters")
     steps_by_name = {name: make_step(model, x, y) for name, model in models.items()}
     for step in steps_by_name.values():
         timed(step, warmup)
     rates: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(repeats):  # A B A B ...: both see the same load drift
+    for _ in range(repeats):  # A B C A B C ...: all see the same load drift
         for name, step in steps_by_name.items():
             rates[name].append(shape.batch * steps / timed(step, steps))
-    medians = {name: statistics.median(values) for name, values in rates.items()}
-    for name, value in medians.items():
-        spread = f"{min(rates[name]):.0f}..{max(rates[name]):.0f}"
-        print(f"{name:>12}: {value:,.0f} samples/s (median of {repeats}; range {spread})")
-    ratio = medians["finscale"] / medians["transformers"]
-    pairs = zip(rates["finscale"], rates["transformers"], strict=True)
+    for name, values in rates.items():
+        spread = f"{min(values):.0f}..{max(values):.0f}"
+        print(f"{name:>20}: {statistics.median(values):,.0f} samples/s "
+              f"(median of {repeats}; range {spread})")
+    return {rival: report_ratio(rates, rival, shape.batch) for rival in list(models)[1:]}
+
+
+def report_ratio(rates: dict[str, list[float]], rival: str, batch: int) -> float:
+    """Print and return median(finscale) / median(rival) with the per-repeat pair spread."""
+    ratio = statistics.median(rates["finscale"]) / statistics.median(rates[rival])
+    pairs = zip(rates["finscale"], rates[rival], strict=True)
     per_repeat = sorted(ours_rate / theirs_rate for ours_rate, theirs_rate in pairs)
     print(
-        f"ratio finscale / transformers at batch {shape.batch}: {ratio:.2f}x (goal >= 1.2x; "
+        f"ratio finscale / {rival} at batch {batch}: {ratio:.2f}x (goal >= 1.2x; "
         f"per-repeat pair ratios {per_repeat[0]:.2f}..{per_repeat[-1]:.2f})"
     )
     return ratio
