@@ -13,6 +13,8 @@ export PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
+# `make mlflow-ui`: one process, no job runner (STACK-NOTES: 2 cores)
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
 .PHONY: setup test test-fast lint demo demo-data mlflow-ui verify bench clean
 

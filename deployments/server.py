@@ -32,6 +32,9 @@ HEALTH_POLL_INTERVAL_S = 0.5
 STOP_TIMEOUT_S = 15.0
 LOG_TAIL_CHARS = 4000
 DATABASE_URL_ENV = "PREFECT_SERVER_DATABASE_CONNECTION_URL"
+# The UI asks /ui-settings where the API is; without this Prefect answers with the
+# PREFECT_SERVER_API_PORT setting (4200), not the --port the server was started with.
+UI_API_URL_ENV = "PREFECT_UI_API_URL"
 SERVER_LOG_NAME = "server.log"
 OFFLINE_SETTINGS: Mapping[str, str] = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -53,14 +56,18 @@ def ui_url(port: int) -> str:
     return f"http://{HOST}:{port}"
 
 
-def server_env(home: Path, base: Mapping[str, str]) -> dict[str, str]:
+def server_env(home: Path, base: Mapping[str, str], port: int = DEFAULT_PORT) -> dict[str, str]:
     """Environment of the server process: offline settings, PREFECT_HOME, the database.
 
     A database URL already in ``base`` wins (PostgreSQL); otherwise SQLite in ``home``.
+    The UI is pointed at this server's API on ``port`` unless ``base`` names a UI API URL
+    (e.g. behind a proxy).
     """
     env = {**base, **OFFLINE_SETTINGS, "PREFECT_HOME": str(home)}
     if not env.get(DATABASE_URL_ENV):
         env[DATABASE_URL_ENV] = f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+    if not env.get(UI_API_URL_ENV) and not env.get("PREFECT_SERVER_UI_API_URL"):
+        env[UI_API_URL_ENV] = api_url(port)
     env.pop("PREFECT_API_URL", None)  # a server must not act as a client of another one
     return env
 
@@ -77,7 +84,7 @@ def start_server(port: int, home: Path, base_env: Mapping[str, str]) -> subproce
     with (home / SERVER_LOG_NAME).open("ab") as log:
         return subprocess.Popen(
             command,
-            env=server_env(home, base_env),
+            env=server_env(home, base_env, port),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

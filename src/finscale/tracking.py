@@ -59,8 +59,10 @@ class TrackingTarget:
 
     def ui_hint(self) -> str:
         """The command that serves this store's UI (artifacts from the workspace folder)."""
-        return (f"mlflow ui --backend-store-uri {self.uri} "
-                f"--default-artifact-root {self.artifact_location} --port {UI_PORT}")
+        # one worker and no job runner: the light single-process server (STACK-NOTES)
+        return ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server --host 127.0.0.1 "
+                f"--port {UI_PORT} --workers 1 --backend-store-uri {self.uri} "
+                f"--default-artifact-root {self.artifact_location}")
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         """The run's page in the UI that ``ui_hint`` starts."""

@@ -21,7 +21,8 @@ ALL_SERIES = [
 
 
 def finscale(home: Path, *args: str, mirror_env: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSCALE_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("FINSCALE_") and k != "FRED_API_KEY"}
     env["FINSCALE_HOME"] = str(home)
     if mirror_env:
         env["FINSCALE_DATA_MIRROR"] = mirror_env
@@ -102,6 +103,12 @@ def test_source_names_pick_which_half_is_refreshed(tmp_path: Path, shared_data_d
     assert bad.returncode == 2 and "serves no FRED series" in bad.stderr
     bad = finscale(home, "data", "refresh", "--source", "fred", "--tickers", "SPY")
     assert bad.returncode == 2 and "serves no market tickers" in bad.stderr
+
+    # no FRED_API_KEY: one failure naming the variable and --mirror, not one per series
+    no_key = finscale(home, "data", "refresh", "--source", "fred")
+    assert no_key.returncode == 2
+    assert "FRED_API_KEY" in no_key.stderr and "--mirror" in no_key.stderr
+    assert no_key.stderr.count("FRED_API_KEY") == 1
 
     help_text = finscale(home, "data", "refresh", "--help").stdout
     assert "online" in help_text and "overlap_days" in help_text and "--full" in help_text

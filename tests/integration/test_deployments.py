@@ -8,6 +8,7 @@ triggered like the UI does and executed by ``prefect worker start --run-once``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -229,6 +230,10 @@ def test_bootstrap_and_nightly_refresh_on_sqlite_server(
     with prefect_server(tmp_path / "prefect") as server:
         report = run_bootstrap(server.api_url, tmp_path)
         assert "work pool finscale-gpu: created" in report.stdout
+        ui_root = server.api_url.removesuffix("/api")
+        with urllib.request.urlopen(f"{ui_root}/ui-settings", timeout=5) as reply:
+            # the UI must call this server's API, not Prefect's default port 4200
+            assert json.loads(reply.read())["api_url"] == server.api_url
         with client_for(server.api_url) as client:
             assert_bootstrapped(client)
             nightly = assert_nightly_schedule_and_schema(client)

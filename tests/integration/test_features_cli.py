@@ -103,3 +103,18 @@ def test_features_build_without_raw_data_names_the_artifact(
             "--tickers", "SPY"]
     assert main(argv) == 3
     assert "raw/market/SPY" in capsys.readouterr().err
+
+
+def test_features_list_covers_vix_and_macro_and_names_known_tiers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = ["--home", str(tmp_path)]
+    assert main([*home, "features", "list", "--tier", "vix"]) == 0
+    assert "tier vix: 8 features" in capsys.readouterr().out
+    assert main([*home, "features", "list", "--tier", "macro"]) == 0
+    assert "tier macro:" in capsys.readouterr().out
+    assert main([*home, "features", "list", "--tier", "a999"]) == 2
+    err = capsys.readouterr().err
+    assert "tier 'a999' not found" in err and "a20, a50, a100, a200, a500" in err
+    assert main([*home, "features", "build", "--tier", "vix", "--tickers", "SPY"]) == 2
+    assert "'vix' is not a per-ticker tier" in capsys.readouterr().err

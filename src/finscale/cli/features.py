@@ -9,7 +9,9 @@ from finscale.cli.common import build_context, print_table
 from finscale.config import ConfigError
 from finscale.features.build import MissingRawDataError, build_feature_table
 from finscale.features.engine import describe_tier, load_tier
+from finscale.features.macro import MACRO_TIER, load_macro_tier
 from finscale.features.paths import resolve_tiers_dir
+from finscale.features.vix import VIX_TIER, load_vix_tier
 
 EXIT_MISSING_DATA = 3
 TIMESCALES = ("daily", "weekly")
@@ -60,7 +62,13 @@ def run_list(args: argparse.Namespace) -> int:
     ctx = build_context(args)
     name = args.tier or ctx.config.features.tier
     try:
-        tier = load_tier(name, resolve_tiers_dir(ctx.config.features.tiers_dir))
+        tiers_dir = resolve_tiers_dir(ctx.config.features.tiers_dir)
+        if name == VIX_TIER:
+            tier = load_vix_tier(tiers_dir)
+        elif name == MACRO_TIER:
+            tier = load_macro_tier(tiers_dir)
+        else:
+            tier = load_tier(name, tiers_dir)
     except ConfigError as exc:
         print(f"error: tier '{name}': {exc}", file=sys.stderr)
         return 2

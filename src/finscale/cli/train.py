@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from finscale.cli.common import build_context
+
+EXIT_REFUSED = 3  # the run refused to start (or stopped) for a reason the message names
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,13 +28,30 @@ def run_train(args: argparse.Namespace) -> int:
     """Train and print where the run is in MLflow."""
     # imported here: mlflow and torch load only when this command runs, and mlflow's import
     # must not configure logging before the CLI has
+    from finscale.datasets.splits import SplitTooSmallError
+    from finscale.features.build import MissingRawDataError
+    from finscale.models.budget import BudgetMismatchError
+    from finscale.thermal.policy import ThermalTimeoutError, ThermalUnknownError
+    from finscale.thermal.sensors import NoThermalSensorError
     from finscale.tracking import TrackingTarget
+    from finscale.training.batch_size import BatchSizeError
+    from finscale.training.checkpoint import CheckpointError
+    from finscale.training.device import DeviceUnavailableError
+    from finscale.training.losses import NoPositivesError
+    from finscale.training.metrics import NoUsableTaskError
     from finscale.training.run import train_run
 
+    refusals = (BudgetMismatchError, NoThermalSensorError, ThermalUnknownError,
+                ThermalTimeoutError, SplitTooSmallError, MissingRawDataError, BatchSizeError,
+                CheckpointError, DeviceUnavailableError, NoPositivesError, NoUsableTaskError)
     if args.train_config:
         args.config = [*(args.config or []), *args.train_config]
     context = build_context(args, extra_overrides=list(args.overrides))
-    result = train_run(context.config, context.workspace, resume=args.resume)
+    try:
+        result = train_run(context.config, context.workspace, resume=args.resume)
+    except refusals as exc:
+        print(f"train refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     target = TrackingTarget.for_workspace(context.workspace, context.config.tracking.experiment,
                                           context.config.tracking.uri)
     print(f"run key      {result.run_key}")

@@ -55,17 +55,17 @@ def _merge(
     """Deep-merge ``layer`` into ``base`` in place, recording the source of every leaf."""
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+        if isinstance(value, Mapping):
+            # recurse even into a fresh section, so every leaf records the layer that set it
+            if not isinstance(base.get(key), dict):
+                base[key] = {}
             _merge(base[key], value, origin, source, f"{dotted}.")
         else:
-            base[key] = _plain(value)
+            base[key] = value
+            # re-insert so the origin map lists keys in the order they were last set: a
+            # model-level error then blames the latest layer that touched that section
+            origin.pop(dotted, None)
             origin[dotted] = source
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _load_layers(

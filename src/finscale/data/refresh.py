@@ -49,6 +49,7 @@ from finscale.data.sources.base import (
     SourceUnreachableError,
     TransientSourceError,
 )
+from finscale.data.sources.fred import FredSource
 from finscale.data.validation import DataValidationError, ensure_valid_macro, ensure_valid_market
 from finscale.io.atomic import ChecksumMismatchError, md5_file
 from finscale.manifest.artifacts import load_frame, save_frame
@@ -426,6 +427,8 @@ def refresh_universe(
     SourceUnreachableError: the vendor's host is down for every series, so it propagates.
     """
     tickers, fred_series = resolve_universe(config, tickers, fred_series)
+    if isinstance(macro_source, FredSource) and fred_series:
+        macro_source.require_key()  # a missing key fails once, before any series
     check_log = RefreshLog(manifest.url)
     jobs: list[tuple[str, Callable[[], RefreshSummary]]] = []
     if market_source is not None:

@@ -107,6 +107,11 @@ def _calendar(name: str) -> xcals.ExchangeCalendar:
     return xcals.get_calendar(name, start=CALENDAR_START)
 
 
+def exchange_sessions(name: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """The exchange's scheduled sessions in [start, end] (tz-naive dates)."""
+    return _calendar(name).sessions_in_range(start.normalize(), end.normalize())
+
+
 def _index_violations(index: pd.Index, expected_name: str) -> list[RuleViolation]:
     """Layout of the index: datetime, sorted, unique."""
     if not isinstance(index, pd.DatetimeIndex):

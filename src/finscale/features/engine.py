@@ -11,10 +11,10 @@ from finscale.config.errors import ConfigError
 from finscale.data.sources.base import MARKET_COLUMNS
 from finscale.features.declarations import FeatureDeclaration, FeatureTier, load_declarations
 from finscale.features.inputs import DAILY, FeatureInputs
-from finscale.features.macro import compute_macro_features, load_macro_tier
+from finscale.features.macro import MACRO_TIER, compute_macro_features, load_macro_tier
 from finscale.features.paths import resolve_tiers_dir
 from finscale.features.registry import CROSS_ASSET_FAMILIES, FAMILIES, compute_one
-from finscale.features.vix import compute_vix_features, load_vix_tier
+from finscale.features.vix import VIX_TIER, compute_vix_features, load_vix_tier
 
 __all__ = [
     "FeatureDeclaration",
@@ -39,7 +39,18 @@ def load_tier(name: str, tiers_dir: Path | str) -> FeatureTier:
     """Read ``<tiers_dir>/<name>.yaml`` (with its ``extends`` chain) and validate it.
 
     ``vix`` and ``macro`` have their own loaders (``load_vix_tier``, ``load_macro_tier``)."""
-    path = resolve_tiers_dir(tiers_dir) / f"{name}{TIER_SUFFIX}"
+    folder = resolve_tiers_dir(tiers_dir)
+    path = folder / f"{name}{TIER_SUFFIX}"
+    if name in (VIX_TIER, MACRO_TIER):
+        raise ConfigError(str(path), "tier",
+                          f"{name!r} is not a per-ticker tier: its features join each dataset "
+                          f"(dataset include flags); see `finscale features list --tier {name}`")
+    if not path.is_file():
+        shared = (VIX_TIER, MACRO_TIER)
+        known = sorted((p.stem for p in folder.glob(f"*{TIER_SUFFIX}") if p.stem not in shared),
+                       key=lambda tier: (len(tier), tier))
+        raise ConfigError(str(path), "tier",
+                          f"tier {name!r} not found; tiers in {folder}: {', '.join(known)}")
     tier_name, declarations, lookback = load_declarations(path, FAMILIES)
     for declaration in declarations:
         if declaration.family in CROSS_ASSET_FAMILIES and VIX_INPUT not in declaration.inputs:

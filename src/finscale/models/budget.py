@@ -23,20 +23,14 @@ exceed a small budget; that raises ``BudgetInfeasibleError`` saying so.
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left
 from dataclasses import replace
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import torch
 
+from finscale.models.config import ModelConfig, parse_budget
 from finscale.models.patchtst import PatchTST, PatchTSTConfig
-
-if TYPE_CHECKING:
-    # type-only: importing finscale.models.config first would run finscale.config's package
-    # init, which imports the schema, which imports this area's config (a cycle)
-    from finscale.models.config import ModelConfig
 
 LAYER_WIDTH_RATIO = 64  # d_model per layer along the family (2B: ~34 layers of ~2200)
 MAX_HEAD_DIM = 64
@@ -61,8 +55,6 @@ NAMED_BUDGETS: dict[str, int] = {
     "200M": 200_000_000,
     "2B": 2_000_000_000,
 }
-_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9}
-_BUDGET_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMbB]?)\s*$")
 
 
 class BudgetMismatchError(ValueError):
@@ -71,23 +63,6 @@ class BudgetMismatchError(ValueError):
 
 class BudgetInfeasibleError(BudgetMismatchError):
     """No member of the shape family can meet the budget for this input shape."""
-
-
-def parse_budget(budget: str | int) -> int:
-    """'100k' -> 100_000, '2M' -> 2_000_000, '2B' -> 2_000_000_000 (case-insensitive)."""
-    if isinstance(budget, int):
-        if budget < 1:
-            raise ValueError(f"budget must be positive, got {budget}")
-        return budget
-    match = _BUDGET_RE.match(budget)
-    if match is None:
-        raise ValueError(
-            f"budget {budget!r} is not a number with optional suffix k, M or B (e.g. '2M')"
-        )
-    value = round(float(match.group(1)) * _SUFFIX[match.group(2).lower()])
-    if value < 1:
-        raise ValueError(f"budget {budget!r} must be at least 1 parameter")
-    return value
 
 
 def format_budget(n: int) -> str:

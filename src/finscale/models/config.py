@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from finscale.config.base import FrozenModel
+
+BUDGET_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMbB]?)\s*$")
+BUDGET_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9}
+
+
+def parse_budget(budget: str | int) -> int:
+    """'100k' -> 100_000, '2M' -> 2_000_000, '2B' -> 2_000_000_000 (case-insensitive)."""
+    if isinstance(budget, int):
+        if budget < 1:
+            raise ValueError(f"budget must be positive, got {budget}")
+        return budget
+    match = BUDGET_PATTERN.match(budget)
+    if match is None:
+        raise ValueError(
+            f"budget {budget!r} is not a number with optional suffix k, M or B (e.g. '2M')"
+        )
+    value = round(float(match.group(1)) * BUDGET_SUFFIX[match.group(2).lower()])
+    if value < 1:
+        raise ValueError(f"budget {budget!r} must be at least 1 parameter")
+    return value
 
 
 class ModelConfig(FrozenModel):
@@ -29,3 +50,14 @@ class ModelConfig(FrozenModel):
     head_dropout: float = Field(0.1, ge=0, lt=1)
     revin: bool = True
     revin_affine: bool = True
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_is_a_count(cls, budget: object) -> object:
+        """Accept 100000 as well as '100k'; a typo or a zero fails at load, not mid-run."""
+        if isinstance(budget, int) and not isinstance(budget, bool):
+            budget = str(budget)
+        if not isinstance(budget, str):
+            return budget  # None, or a type pydantic rejects with its own message
+        parse_budget(budget)  # raises ValueError naming the bad value
+        return budget

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from finscale.config.base import FrozenModel
 
@@ -21,3 +21,10 @@ class ThermalConfig(FrozenModel):
     poll_s: float = Field(5.0, gt=0)
     max_backoff_s: float = Field(60.0, gt=0)
     unknown_timeout_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _file_sensor_has_a_path(self) -> ThermalConfig:
+        """``sensor: file`` without ``file_path`` fails at load, not when training starts."""
+        if self.sensor == "file" and self.file_path is None:
+            raise ValueError("thermal.sensor=file needs thermal.file_path")
+        return self

@@ -37,7 +37,7 @@ from finscale.tracking import (
     is_collapsed,
 )
 from finscale.training.batch_size import BatchKey, make_try_step, resolve_batch_size
-from finscale.training.checkpoint import LAST_NAME, load_checkpoint
+from finscale.training.checkpoint import LAST_NAME, CheckpointError, load_checkpoint
 from finscale.training.device import DeviceChoice, resolve_device
 from finscale.training.metrics import (
     NO_TASKS,
@@ -188,7 +188,12 @@ def _batch_size(
 def _previous_run_id(checkpoint_dir: Path, resume: bool) -> str | None:
     """The MLflow run a resumed training continues; a fresh run archives old checkpoints."""
     last = checkpoint_dir / LAST_NAME
-    if resume and last.is_file():
+    if resume and not last.is_file():
+        # asked to continue, nothing to continue: starting over silently would hide it
+        raise CheckpointError(
+            f"nothing to resume: no checkpoint at {last}; run without --resume to start fresh"
+        )
+    if resume:
         return load_checkpoint(last)["extra"].get(RUN_ID_EXTRA)
     if checkpoint_dir.is_dir() and any(checkpoint_dir.iterdir()):
         archived = checkpoint_dir.with_name(f"{checkpoint_dir.name}-replaced-{time.time_ns()}")

@@ -75,3 +75,11 @@ def test_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
     assert config_hash(a) == config_hash(b)
     assert config_hash(a) != config_hash(c)
     assert flatten({"a": {"b": 1, "c": {"d": 2}}}) == {"a.b": 1, "a.c.d": 2}
+
+
+def test_model_level_error_blames_the_latest_layer(tmp_path: Path) -> None:
+    base = _write(tmp_path / "base.yaml", "thermal:\n  sensor: auto\n  soft_limit_c: 80\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(base, overrides=["thermal.sensor=file"])
+    assert info.value.source == "override 'thermal.sensor=file'"
+    assert "file_path" in info.value.reason

@@ -38,3 +38,12 @@ def test_weekly_labels_come_from_weekly_bars() -> None:
     labels = threshold_labels(weekly, 1, (0.01,), "weekly")
     # week 1 close 104, week 2 high max = 110 -> +5.8%
     assert labels.iloc[0, 0] == 1.0 and np.isnan(labels.iloc[1, 0])
+
+
+def test_incomplete_last_week_is_not_a_bar() -> None:
+    # data stops on Wednesday 2024-04-03: that week is not over, so it yields no bar
+    weekly = to_weekly(_daily().loc[:"2024-04-03"])
+    assert list(weekly.index) == [pd.Timestamp("2024-03-28")]
+    # a week closed early by a holiday (Good Friday 2024-03-29) is complete on Thursday
+    holiday_week = to_weekly(_daily().loc[:"2024-03-28"])
+    assert list(holiday_week.index) == [pd.Timestamp("2024-03-28")]

@@ -13,6 +13,7 @@ from finscale.datasets.load import open_splits
 from finscale.datasets.splits import SplitTooSmallError
 from finscale.manifest.store import Manifest
 from finscale.models.budget import BudgetMismatchError
+from finscale.training.checkpoint import CheckpointError
 from finscale.training.metrics import NoUsableTaskError
 from finscale.training.run import train_run
 from finscale.workspace import Workspace
@@ -55,4 +56,13 @@ def test_val_split_without_a_usable_task_refuses_to_start(
     with pytest.raises(NoUsableTaskError, match=r"val.*>= 100000.*y_h1_\S+: \d+ pos / \d+ neg"):
         train_run(config, workspace)
     assert not (workspace.home / "mlflow.db").exists()  # no run: better none than noise
+    assert not any(workspace.checkpoints_dir.iterdir())
+
+
+@pytest.mark.slow
+def test_resume_without_a_checkpoint_refuses(workspace: Workspace, shared_data_dir: Path) -> None:
+    fill_raw_workspace(workspace, shared_data_dir, tickers=["SPY", "VIX"])
+    config = load_config(REPO / "configs" / "base.yaml", overrides=[*BASE, "model.budget=10k"])
+    with pytest.raises(CheckpointError, match=r"nothing to resume.*without --resume"):
+        train_run(config, workspace, resume=True)
     assert not any(workspace.checkpoints_dir.iterdir())

@@ -103,15 +103,24 @@ class FredSource:
         self.api_root = api_root.rstrip("/")
         self.timeout_s = timeout_s
 
-    def fetch_series(self, series_id: str, start: date | None, end: date | None) -> pd.DataFrame:
-        """Observations of ``series_id`` with start <= date <= end, bounded by ``timeout_s``."""
-        where = f"fred: {series_id}"
+    def require_key(self, where: str = "fred") -> str:
+        """The API key from the environment; PermanentSourceError naming the variable if unset.
+
+        A refresh calls it once before its first series, so a missing key is one clear
+        failure rather than the same failure for every series.
+        """
         api_key = os.environ.get(FRED_API_KEY_ENV, "").strip()
         if not api_key:
             raise PermanentSourceError(
                 f"{where}: ${FRED_API_KEY_ENV} is not set (FRED needs an API key); "
                 f"{OFFLINE_HINT}"
             )
+        return api_key
+
+    def fetch_series(self, series_id: str, start: date | None, end: date | None) -> pd.DataFrame:
+        """Observations of ``series_id`` with start <= date <= end, bounded by ``timeout_s``."""
+        where = f"fred: {series_id}"
+        api_key = self.require_key(where)
         failure: SourceError | None = None
         try:
             values = call_with_timeout(
