@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,38 +9,25 @@ import pandas as pd
 import pytest
 import torch
 
-from finscale.config import AppConfig, load_config
 from finscale.datasets.assemble import align_blocks, drop_reasons
 from finscale.datasets.build import build_dataset, open_splits
 from finscale.io.atomic import ChecksumMismatchError
 from finscale.manifest.store import Manifest
 from finscale.workspace import Workspace
-from tests.support.raw_workspace import fill_raw_workspace
+from tests.support.datasets import base_config
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture()
-def filled(workspace: Workspace, shared_data_dir: Path) -> Iterator[Manifest]:
-    fill_raw_workspace(workspace, shared_data_dir)
-    manifest = Manifest(workspace.manifest_url, workspace.home)
-    yield manifest
-    manifest.close()
-
-
-def _config(*overrides: str) -> AppConfig:
-    return load_config(REPO / "configs" / "base.yaml", overrides=list(overrides))
 
 
 def test_build_registers_lineage_and_reuses_identical_inputs(
     filled: Manifest, workspace: Workspace
 ) -> None:
-    record = build_dataset(filled, workspace, _config())
+    record = build_dataset(filled, workspace, base_config())
     parents = {filled.get(i).name for i in record.parent_ids}
     assert {"features/a20/SPY", "raw/market/SPY", "raw/market/VIX", "raw/fred/DGS10"} <= parents
     assert record.kind == "dataset" and record.meta["tasks"] == [
         "y_h1_0.5pct", "y_h1_1pct", "y_h1_2pct", "y_h1_3pct"]
-    again = build_dataset(filled, workspace, _config())
+    again = build_dataset(filled, workspace, base_config())
     assert again.id == record.id
     splits = open_splits(filled, record)
     assert splits.train.features.data_ptr() == splits.test.features.data_ptr()
@@ -49,14 +35,14 @@ def test_build_registers_lineage_and_reuses_identical_inputs(
     # stored normalisation was fitted on train rows: train medians ~0 after scaling
     train_rows = splits.train.features[splits.train.positions]
     assert torch.median(train_rows, dim=0).values.abs().max() < 0.2
-    assert float(splits.val.features.abs().max()) <= _config().dataset.clip + 1e-6
+    assert float(splits.val.features.abs().max()) <= base_config().dataset.clip + 1e-6
     # val/test sample spans stay inside their ranges
     first_val = splits.val.dates[int(splits.val.positions[0]) - splits.val.context + 1]
     assert first_val >= np.datetime64("2015-01-01")
 
 
 def test_open_refuses_a_tampered_file(filled: Manifest, workspace: Workspace) -> None:
-    record = build_dataset(filled, workspace, _config())
+    record = build_dataset(filled, workspace, base_config())
     path = filled.absolute(record)
     path.chmod(0o644)
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
@@ -65,7 +51,7 @@ def test_open_refuses_a_tampered_file(filled: Manifest, workspace: Workspace) ->
 
 
 def test_pooled_dataset_yields_ticker_ids(filled: Manifest, workspace: Workspace) -> None:
-    config = _config("dataset.pooled_tickers=[SPY,DIA]", "dataset.include_macro=false")
+    config = base_config("dataset.pooled_tickers=[SPY,DIA]", "dataset.include_macro=false")
     record = build_dataset(filled, workspace, config)
     assert record.name == "datasets/pool-SPY-DIA/a20/daily/h1"
     splits = open_splits(filled, record)
@@ -80,7 +66,7 @@ def test_pooled_dataset_yields_ticker_ids(filled: Manifest, workspace: Workspace
 
 
 def test_weekly_dataset_labels_from_weekly_bars(filled: Manifest, workspace: Workspace) -> None:
-    config = _config("dataset.timescale=weekly", "dataset.context=20",
+    config = base_config("dataset.timescale=weekly", "dataset.context=20",
                      "dataset.splits.min_samples=100")
     record = build_dataset(filled, workspace, config)
     assert record.meta["tasks"][0] == "y_w1_0.5pct"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -10,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finscale.config import AppConfig, ConfigError, load_config
+from finscale.config import ConfigError, load_config
 from finscale.datasets.assemble import PreparedTable, assemble_table
 from finscale.datasets.build import build_dataset, dataset_name, open_splits
 from finscale.datasets.config import (
     DatasetConfig,
     DateRange,
-    SplitsConfig,
     WalkForwardConfig,
 )
 from finscale.datasets.describe import describe_horizons
@@ -30,36 +28,17 @@ from finscale.datasets.table import assign_splits, normalised_frame
 from finscale.manifest.store import Manifest
 from finscale.training.run_key import RunKey
 from finscale.workspace import Workspace
-from tests.support.raw_workspace import fill_raw_workspace
+from tests.support.datasets import base_config, random_walk_bars
+
+from .test_splits import CONTEXT, HORIZON, THRESHOLDS, _config
 
 REPO = Path(__file__).resolve().parents[3]
-CONTEXT = 10
-HORIZON = 3
-THRESHOLDS = (0.005, 0.01)
 WARMUP = 7
 SYNTH_FOLDS = WalkForwardConfig(folds=3, val_days=50)
 
 
-def _bars(rows: int = 500, seed: int = 1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, rows)))
-    index = pd.bdate_range("2001-01-01", periods=rows, name="Date")
-    high = close * (1 + rng.uniform(0, 0.02, rows))
-    return pd.DataFrame({"Open": close, "High": high, "Low": close * 0.99, "Close": close,
-                         "Adj Close": close, "Volume": np.full(rows, 1e6)}, index=index)
-
-
 def _synthetic_config(fold: int) -> DatasetConfig:
-    return DatasetConfig(
-        horizon=HORIZON, thresholds=THRESHOLDS, context=CONTEXT,
-        splits=SplitsConfig(
-            train=DateRange(start=date(2001, 1, 1), end=date(2001, 8, 31)),
-            val=DateRange(start=date(2001, 9, 1), end=date(2002, 1, 31)),
-            test=DateRange(start=date(2002, 2, 1), end=date(2002, 12, 31)),
-            min_samples=10,
-            walk_forward=SYNTH_FOLDS.model_copy(update={"fold": fold}),
-        ),
-    )
+    return _config(walk_forward=SYNTH_FOLDS.model_copy(update={"fold": fold}))
 
 
 def _prepared(bars: pd.DataFrame) -> PreparedTable:
@@ -84,7 +63,7 @@ def _brute_force_ends(bars: pd.DataFrame, rng: DateRange) -> list[int]:
 
 @pytest.mark.parametrize("fold", [0, 1, 2])
 def test_fold_splits_are_chronological_disjoint_and_spans_fit(fold: int) -> None:
-    bars = _bars()
+    bars = random_walk_bars(500, seed=1)
     prepared = _prepared(bars)
     config = _synthetic_config(fold)
     ranges = fold_splits(config.splits)
@@ -106,7 +85,7 @@ def test_fold_splits_are_chronological_disjoint_and_spans_fit(fold: int) -> None
 
 
 def test_fold_normalisation_is_a_direct_fit_on_that_folds_train_rows() -> None:
-    bars = _bars()
+    bars = random_walk_bars(500, seed=1)
     prepared = _prepared(bars)
     for fold in (0, 2):
         config = _synthetic_config(fold)
@@ -162,22 +141,10 @@ def test_fold_without_walk_forward_uses_default_folds() -> None:
     assert not dataset_name(fixed.dataset).endswith("fold1")
 
 
-@pytest.fixture()
-def filled(workspace: Workspace, shared_data_dir: Path) -> Iterator[Manifest]:
-    fill_raw_workspace(workspace, shared_data_dir)
-    manifest = Manifest(workspace.manifest_url, workspace.home)
-    yield manifest
-    manifest.close()
-
-
-def _spy(*overrides: str) -> AppConfig:
-    return load_config(REPO / "configs" / "base.yaml", overrides=list(overrides))
-
-
 def test_default_folds_on_spy_build_two_artifacts_and_two_run_keys(
     filled: Manifest, workspace: Workspace
 ) -> None:
-    configs = [_spy(f"dataset.splits.walk_forward.fold={k}") for k in (0, 2)]
+    configs = [base_config(f"dataset.splits.walk_forward.fold={k}") for k in (0, 2)]
     records = [build_dataset(filled, workspace, c) for c in configs]
     assert [r.name for r in records] == ["datasets/SPY/a20/daily/h1/fold0",
                                          "datasets/SPY/a20/daily/h1/fold2"]
@@ -216,7 +183,7 @@ def test_default_folds_on_spy_build_two_artifacts_and_two_run_keys(
 
 
 def test_fold_below_min_samples_names_the_fold(filled: Manifest, workspace: Workspace) -> None:
-    config = _spy("dataset.splits.walk_forward={folds: 3, val_days: 365, fold: 1}")
+    config = base_config("dataset.splits.walk_forward={folds: 3, val_days: 365, fold: 1}")
     with pytest.raises(SplitTooSmallError,
                        match=r"h1/fold1 \(walk-forward fold 1 of 3\): .*val=1\d\d"):
         build_dataset(filled, workspace, config)
@@ -225,7 +192,7 @@ def test_fold_below_min_samples_names_the_fold(filled: Manifest, workspace: Work
 def test_describe_with_a_fold_reports_only_that_fold(
     filled: Manifest, workspace: Workspace
 ) -> None:
-    config = _spy("dataset.splits.walk_forward.fold=2", "dataset.report_horizons=[1]")
+    config = base_config("dataset.splits.walk_forward.fold=2", "dataset.report_horizons=[1]")
     reports = describe_horizons(filled, workspace, config, include_weekly=False)
     assert [r.fold for r in reports] == [2]
     val = reports[0].report.get("val")

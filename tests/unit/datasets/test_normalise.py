@@ -7,8 +7,9 @@ import pandas as pd
 
 from finscale.datasets.assemble import PreparedTable
 from finscale.datasets.table import assign_splits, normalised_frame
+from tests.support.datasets import random_walk_bars
 
-from .test_splits import CONTEXT, _bars, _config, _prepared
+from .test_splits import CONTEXT, _config, _prepared
 
 
 def _with_features(prepared: PreparedTable, values: np.ndarray) -> PreparedTable:
@@ -19,7 +20,7 @@ def _with_features(prepared: PreparedTable, values: np.ndarray) -> PreparedTable
 
 
 def test_stats_ignore_val_and_test_rows_and_clip() -> None:
-    prepared = _prepared(_bars())
+    prepared = _prepared(random_walk_bars(400, seed=0))
     config = _config()
     positions, _ = assign_splits(prepared, config)
     _, stats = normalised_frame(prepared, positions, config)
@@ -40,7 +41,7 @@ def test_stats_ignore_val_and_test_rows_and_clip() -> None:
 
 
 def test_stats_equal_direct_median_iqr_of_train_context_rows() -> None:
-    prepared = _prepared(_bars())
+    prepared = _prepared(random_walk_bars(400, seed=0))
     config = _config()
     positions, _ = assign_splits(prepared, config)
     _, stats = normalised_frame(prepared, positions, config)
@@ -52,7 +53,7 @@ def test_stats_equal_direct_median_iqr_of_train_context_rows() -> None:
 
 
 def test_labels_are_stored_unnormalised() -> None:
-    prepared = _prepared(_bars())
+    prepared = _prepared(random_walk_bars(400, seed=0))
     config = _config()
     positions, _ = assign_splits(prepared, config)
     frame, _ = normalised_frame(prepared, positions, config)

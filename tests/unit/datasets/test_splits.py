@@ -12,31 +12,23 @@ from finscale.datasets.assemble import PreparedTable, assemble_table
 from finscale.datasets.config import DatasetConfig, DateRange, SplitsConfig, WalkForwardConfig
 from finscale.datasets.splits import SplitTooSmallError, check_min_samples, walk_forward_folds
 from finscale.datasets.table import assign_splits
+from tests.support.datasets import random_walk_bars
 
 CONTEXT = 10
 HORIZON = 3
 THRESHOLDS = (0.005, 0.01)
 
 
-def _bars(rows: int = 400, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, rows)))
-    index = pd.bdate_range("2001-01-01", periods=rows, name="Date")
-    high = close * (1 + rng.uniform(0, 0.02, rows))
-    return pd.DataFrame({"Open": close, "High": high, "Low": close * 0.99, "Close": close,
-                         "Adj Close": close, "Volume": np.full(rows, 1e6)}, index=index)
-
-
-def _config(min_samples: int = 10) -> DatasetConfig:
-    return DatasetConfig(
-        horizon=HORIZON, thresholds=THRESHOLDS, context=CONTEXT,
-        splits=SplitsConfig(
-            train=DateRange(start=date(2001, 1, 1), end=date(2001, 8, 31)),
-            val=DateRange(start=date(2001, 9, 1), end=date(2002, 1, 31)),
-            test=DateRange(start=date(2002, 2, 1), end=date(2002, 12, 31)),
-            min_samples=min_samples,
-        ),
+def _config(min_samples: int = 10, walk_forward: WalkForwardConfig | None = None) -> DatasetConfig:
+    """Synthetic 2001-2002 ranges (train to Aug 2001, val to Jan 2002, test 2002)."""
+    splits = SplitsConfig(
+        train=DateRange(start=date(2001, 1, 1), end=date(2001, 8, 31)),
+        val=DateRange(start=date(2001, 9, 1), end=date(2002, 1, 31)),
+        test=DateRange(start=date(2002, 2, 1), end=date(2002, 12, 31)),
+        min_samples=min_samples,
+        **({"walk_forward": walk_forward} if walk_forward is not None else {}),
     )
+    return DatasetConfig(horizon=HORIZON, thresholds=THRESHOLDS, context=CONTEXT, splits=splits)
 
 
 def _prepared(bars: pd.DataFrame, warmup: int = 7) -> PreparedTable:
@@ -67,7 +59,7 @@ def _direct(bars: pd.DataFrame, rng: DateRange, warmup: int) -> tuple[list[int],
 
 
 def test_no_sample_span_crosses_a_boundary_and_counts_match() -> None:
-    bars, warmup = _bars(), 7
+    bars, warmup = random_walk_bars(400, seed=0), 7
     prepared = _prepared(bars, warmup)
     config = _config()
     positions, report = assign_splits(prepared, config)
@@ -90,7 +82,7 @@ def test_no_sample_span_crosses_a_boundary_and_counts_match() -> None:
 
 
 def test_windows_never_bridge_dropped_rows() -> None:
-    bars = _bars()
+    bars = random_walk_bars(400, seed=0)
     prepared = _prepared(bars)
     table = prepared.table.drop(prepared.table.index[100])  # a hole inside train
     prepared = PreparedTable(table=table, features=prepared.features, tasks=prepared.tasks,
@@ -102,7 +94,7 @@ def test_windows_never_bridge_dropped_rows() -> None:
 
 
 def test_tiny_split_refuses_with_clear_error() -> None:
-    prepared = _prepared(_bars())
+    prepared = _prepared(random_walk_bars(400, seed=0))
     config = _config(min_samples=200)
     _, report = assign_splits(prepared, config)
     with pytest.raises(SplitTooSmallError, match=r"val=\d+ \(2001-09-01\.\.2002-01-31\)"):
@@ -115,7 +107,7 @@ def test_overlapping_ranges_are_refused() -> None:
         val=DateRange(start=date(2001, 9, 1), end=date(2002, 1, 31)),
         test=DateRange(start=date(2002, 2, 1), end=date(2002, 12, 31)))})
     with pytest.raises(ValueError, match="'val' starts 2001-09-01"):
-        assign_splits(_prepared(_bars()), config)
+        assign_splits(_prepared(random_walk_bars(400, seed=0)), config)
 
 
 def test_walk_forward_folds_expand_train_and_stop_before_test() -> None:
