@@ -13,8 +13,9 @@ median of the repeats and our ratio against two configurations of theirs:
   fixed sin-cos positions), i.e. what a user gets from ``PatchTSTForClassification``.
 
 CUDA part (when CUDA is available): model FLOPs utilisation (MFU) of the 20M and 200M
-budgets in bf16 autocast, from 6 * params * tokens + the attention term, against the
-GPU's peak bf16 dense TFLOP/s (``--peak-tflops``, default H100 SXM 989).
+budgets in bf16 autocast with the trainer's optimiser (``build_optimizer``), from
+6 * params * tokens + the attention term, against the GPU's peak bf16 dense TFLOP/s
+(``--peak-tflops``, default H100 SXM 989).
 
     .venv/bin/python benchmarks/model_throughput.py --threads 1
 """
@@ -36,9 +37,13 @@ from finscale.config import load_config  # noqa: F401  # initialises the config 
 from finscale.models.budget import count_parameters, resolve_architecture
 from finscale.models.config import ModelConfig
 from finscale.models.patchtst import PatchTST, PatchTSTConfig
+from finscale.training.config import TrainingConfig
+from finscale.training.optim import build_optimizer
 
 H100_BF16_DENSE_TFLOPS = 989.0
 GPU_BUDGETS = ("20M", "200M")
+# the GPU step's optimiser settings, built by the trainer's own ``build_optimizer``
+BENCH_TRAINING = TrainingConfig(lr=1e-4, weight_decay=0.01)
 
 
 @dataclass(frozen=True)
@@ -178,8 +183,12 @@ def training_flops_per_sample(cfg: PatchTSTConfig, n_params: int) -> float:
 def make_amp_step(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device
 ) -> Callable[[], None]:
-    """A bf16-autocast training step with the fused AdamW (the trainer's GPU setting)."""
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=True)
+    """A bf16-autocast training step with the trainer's own optimiser.
+
+    ``finscale.training.optim.build_optimizer``: AdamW (torch's default implementation, not
+    fused), weight decay on weight matrices only, lr and decay from ``BENCH_TRAINING``.
+    """
+    optimiser = build_optimizer(model, BENCH_TRAINING)
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
 

@@ -7,21 +7,21 @@ skips the fetch and the manifest write. The library already makes the repeat che
 idempotent: an unchanged series writes nothing and registers no new version.
 
 Retries: transient faults only (``TransientSourceError``, task timeouts), with jittered
-delays; permanent errors (unknown ticker, bad key, invalid data) are reported by the library
-as a ``failed`` summary and never raised, and an unreachable host is not retried (offline
-runs fail fast). Tasks take and return names, paths and small dataclasses, never frames.
+delays. Permanent errors (unknown ticker, bad key, no mirror) may be raised by a task; they
+are not retried (``retry_transient_only``) and the flow turns them into a ``failed``
+summary, as the library does for invalid data. An unreachable host is not retried either
+(offline runs fail fast). Tasks take and return names, paths and small dataclasses, never frames.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from finscale.config import AppConfig, load_config
+from finscale.config import AppConfig
 from finscale.data.refresh import (
     RefreshSummary,
     refresh_macro,
@@ -35,11 +35,10 @@ from finscale.data.sources.base import (
     TransientSourceError,
 )
 from finscale.manifest.store import Manifest
+from finscale.runtime import load_runtime
 from finscale.workspace import Workspace
 
 SeriesKind = Literal["market", "fred"]
-CONFIG_ENV = "FINSCALE_CONFIG"
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "base.yaml"
 REFRESH_RETRIES = 3
 REFRESH_RETRY_DELAYS_S = [2, 10, 30]
 RETRY_JITTER_FACTOR = 0.5
@@ -60,15 +59,9 @@ def retry_transient_only(_task: Any, _task_run: Any, state: Any) -> bool:
     return isinstance(error, TransientSourceError | TimeoutError)
 
 
-def load_runtime(source: str) -> tuple[AppConfig, Workspace]:
-    """Config ($FINSCALE_CONFIG, else configs/base.yaml) with ``data.source`` set; workspace."""
-    path = os.environ.get(CONFIG_ENV)
-    paths = [Path(path)] if path else [DEFAULT_CONFIG] if DEFAULT_CONFIG.is_file() else []
-    config = load_config(*paths, overrides=[f"data.source={source}"])
-    workspace = Workspace.resolve(
-        config.workspace.home, manifest_url=config.workspace.manifest_url
-    ).ensure()
-    return config, workspace
+def load_source_runtime(source: str) -> tuple[AppConfig, Workspace]:
+    """The runtime config (see ``finscale.runtime``) with ``data.source`` set; the workspace."""
+    return load_runtime(overrides=[f"data.source={source}"])
 
 
 @task(cache_policy=NO_CACHE)
@@ -76,7 +69,7 @@ def plan_universe(
     tickers: list[str] | None, fred_series: list[str] | None, source: str
 ) -> tuple[list[str], list[str]]:
     """The tickers and series to refresh (the config's universe where None)."""
-    config, _ = load_runtime(source)
+    config, _ = load_source_runtime(source)
     chosen_tickers, chosen_series = resolve_universe(config.data, tickers, fred_series)
     return list(chosen_tickers), list(chosen_series)
 
@@ -94,9 +87,9 @@ REFRESH_TASK_OPTIONS: dict[str, Any] = {
 def _refresh_one(kind: SeriesKind, symbol: str, source: str, mirror: str | None,
                  full: bool) -> RefreshSummary:
     """The one library call behind both refresh tasks, with its manifest opened and closed."""
-    config, workspace = load_runtime(source)
+    config, workspace = load_source_runtime(source)
     mirror_dir = Path(mirror) if mirror else None
-    manifest = Manifest(workspace.manifest_url, workspace.home)
+    manifest = Manifest.for_workspace(workspace)
     try:
         if kind == "market":
             market = make_market_source(config.data, mirror_dir, cache_dir=workspace.cache_dir)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect.context import TaskRunContext
 
-from finscale.config import AppConfig, load_config
+from finscale.config import AppConfig
 from finscale.datasets.build import build_dataset
 from finscale.features.build import (
     build_feature_table,
@@ -23,9 +22,9 @@ from finscale.features.build import (
     feature_table_is_current,
 )
 from finscale.manifest.store import Manifest
+from finscale.runtime import load_runtime
 from finscale.workspace import Workspace
 
-DEFAULT_CONFIG = "configs/base.yaml"
 TASK_RETRIES = 2
 TASK_RETRY_DELAY_S = 5
 
@@ -44,20 +43,14 @@ class FeatureTableRef:
 def load_context(
     home: str | None, config_path: str | None, overrides: Sequence[str] = ()
 ) -> tuple[AppConfig, Workspace]:
-    """Config from ``config_path`` (else configs/base.yaml when present) and the workspace."""
-    paths = [config_path] if config_path else []
-    if not paths and Path(DEFAULT_CONFIG).is_file():
-        paths = [DEFAULT_CONFIG]
-    config = load_config(*paths, overrides=overrides)
-    workspace = Workspace.resolve(home or config.workspace.home,
-                                  manifest_url=config.workspace.manifest_url).ensure()
-    return config, workspace
+    """Config from ``config_path`` (else the runtime default) and the workspace."""
+    return load_runtime([config_path] if config_path else None, overrides, home)
 
 
 def feature_table_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
     """Cache key of ``build_feature_table_task``: workspace + raw MD5s + config hash."""
     config, workspace = load_context(parameters["home"], parameters["config_path"])
-    manifest = Manifest(workspace.manifest_url, workspace.home)
+    manifest = Manifest.for_workspace(workspace)
     try:
         key = feature_inputs_key(manifest, config.features, tier_name=parameters["tier"],
                                  ticker=parameters["ticker"], timescale=parameters["timescale"])
@@ -75,7 +68,7 @@ def feature_table_is_current_task(
     The flow refreshes the build task's cache when this is False, so a cache hit never
     hands out an artifact whose file was deleted or altered."""
     config, workspace = load_context(home, config_path)
-    manifest = Manifest(workspace.manifest_url, workspace.home)
+    manifest = Manifest.for_workspace(workspace)
     try:
         return feature_table_is_current(manifest, config.features, tier_name=tier,
                                         ticker=ticker, timescale=timescale)
@@ -95,7 +88,7 @@ def build_feature_table_task(
 ) -> FeatureTableRef:
     """Build (or reuse) ``features/<tier>/<ticker>`` in the workspace's manifest."""
     config, workspace = load_context(home, config_path)
-    manifest = Manifest(workspace.manifest_url, workspace.home)
+    manifest = Manifest.for_workspace(workspace)
     try:
         result = build_feature_table(manifest, workspace, config.features, tier_name=tier,
                                      ticker=ticker, timescale=timescale)
@@ -122,7 +115,7 @@ def build_dataset_task(
 ) -> DatasetRef:
     """Build (or reuse, when parents and config hash match) the configured dataset."""
     config, workspace = load_context(home, config_path, overrides)
-    manifest = Manifest(workspace.manifest_url, workspace.home)
+    manifest = Manifest.for_workspace(workspace)
     try:
         record = build_dataset(manifest, workspace, config)
     finally:

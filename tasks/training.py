@@ -19,6 +19,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from finscale.config import AppConfig, load_config
+from finscale.runtime import load_runtime
 from finscale.thermal.policy import ThermalPolicy, wait_until_safe
 from finscale.thermal.sensors import make_sensor
 from finscale.training.run import train_run
@@ -41,10 +42,7 @@ def load_run_context(
     config_path: str, overrides: Sequence[str], home: str | None = None
 ) -> tuple[AppConfig, Workspace]:
     """The config (file + overrides) and its workspace (``home`` wins over the config)."""
-    config = load_config(Path(config_path), overrides=list(overrides))
-    workspace = Workspace.resolve(home or config.workspace.home,
-                                  manifest_url=config.workspace.manifest_url).ensure()
-    return config, workspace
+    return load_runtime([config_path], overrides, home)
 
 
 @task(retries=GATE_RETRIES, cache_policy=NONE, task_run_name="thermal-gate")

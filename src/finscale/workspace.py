@@ -83,16 +83,3 @@ class Workspace:
         ):
             path.mkdir(parents=True, exist_ok=True)
         return self
-
-    def relative(self, path: Path) -> str:
-        """A path as stored in the manifest: relative to home when inside it."""
-        path = path.resolve()
-        try:
-            return path.relative_to(self.home).as_posix()
-        except ValueError:
-            return str(path)
-
-    def absolute(self, stored: str) -> Path:
-        """Inverse of ``relative``."""
-        path = Path(stored)
-        return path if path.is_absolute() else self.home / path

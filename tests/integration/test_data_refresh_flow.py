@@ -11,9 +11,9 @@ import yaml
 from finscale.data.refresh import RefreshStatus, RefreshSummary
 from finscale.data.sources.fred import FRED_API_KEY_ENV
 from finscale.manifest.store import Manifest
+from finscale.runtime import CONFIG_ENV, DEFAULT_CONFIG
 from finscale.workspace import Workspace
 from flows.data_refresh import data_refresh
-from tasks.data import CONFIG_ENV, DEFAULT_CONFIG
 from tests.support.fake_fred import FakeFredServer
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_transient_fault_is_retried_by_the_task(
         config = tmp_path / "flow.yaml"
         # one in-process attempt, so the second request can only come from a Prefect retry
         config.write_text(yaml.safe_dump({
-            "extends": str(DEFAULT_CONFIG),
+            "extends": str(DEFAULT_CONFIG.resolve()),
             "data": {"fred_api_root": server.root_url, "timeout_s": 10,
                      "retry": {"attempts": 1}},
         }))

@@ -216,8 +216,7 @@ def latest_rows(workspace: Workspace, name: str) -> int:
         record = manifest.latest(name)
     finally:
         manifest.close()
-    assert record is not None, f"{name} not in the manifest of {workspace.home}"
-    return int(record.rows)
+    return 0 if record is None else int(record.rows)  # 0: not in this workspace's manifest
 
 
 @pytest.mark.slow
@@ -246,8 +245,8 @@ def test_bootstrap_and_nightly_refresh_on_sqlite_server(
             worker_log = run_worker_once(server.api_url, tmp_path)
             finished = wait_final(client, flow_run.id)
             assert finished.state.type == StateType.COMPLETED, tail(worker_log)
-    assert latest_rows(workspace, "raw/market/SPY") > 0
-    assert latest_rows(workspace, "raw/fred/DGS10") > 0
+    assert latest_rows(workspace, "raw/market/SPY") > 0, tail(worker_log)
+    assert latest_rows(workspace, "raw/fred/DGS10") > 0, tail(worker_log)
 
 
 @pytest.fixture()

@@ -61,13 +61,12 @@ def test_prefect_ephemeral_reachable_and_unreachable(health_server: str) -> None
 
 def test_mlflow_sqlite_in_workspace_and_http(workspace: Workspace, health_server: str) -> None:
     config = AppConfig()
-    local = check_mlflow(config, workspace, {}, http_ok)
+    local = check_mlflow(config, workspace, http_ok)
     assert local.status == "ok" and str(workspace.home) in local.detail
-    missing = check_mlflow(config, workspace, {"MLFLOW_TRACKING_URI": "sqlite:////nonexistent/x/m.db"},
-                           http_ok)
-    assert missing.status == "fail"
+    elsewhere = load_config(overrides=["tracking.uri=sqlite:////nonexistent/x/m.db"])
+    assert check_mlflow(elsewhere, workspace, http_ok).status == "fail"
     remote = load_config(overrides=[f"tracking.uri={closed_port_url()}"])
-    assert check_mlflow(remote, workspace, {}, http_ok).status == "fail"
+    assert check_mlflow(remote, workspace, http_ok).status == "fail"
 
 
 def test_workspace_writable_and_not(workspace: Workspace, tmp_path: Path) -> None:
@@ -109,3 +108,9 @@ def test_cli_exit_code_reflects_hard_failures(
     monkeypatch.setenv("PREFECT_API_URL", f"{closed_port_url()}/api")
     assert main(["--home", str(tmp_path / "ws"), "doctor"]) == 1
     assert "hard failure(s): prefect api" in capsys.readouterr().out
+    monkeypatch.delenv("PREFECT_API_URL")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    # an unusable workspace is reported as a failed check, not a traceback
+    assert main(["--home", str(blocked / "ws"), "doctor"]) == 1
+    assert "hard failure(s): workspace" in capsys.readouterr().out

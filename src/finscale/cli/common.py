@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from finscale.config import AppConfig, load_config
+from finscale.config import AppConfig
 from finscale.manifest.store import Manifest
+from finscale.runtime import load_runtime
 from finscale.workspace import Workspace
-
-CONFIG_ENV = "FINSCALE_CONFIG"
-DEFAULT_CONFIG = Path("configs/base.yaml")
 
 
 @dataclass(frozen=True)
@@ -23,25 +19,20 @@ class AppContext:
     workspace: Workspace
 
     def manifest(self) -> Manifest:
-        return Manifest(self.workspace.manifest_url, self.workspace.home)
+        return Manifest.for_workspace(self.workspace)
 
 
-def config_paths(args: argparse.Namespace) -> list[Path]:
-    """--config files, else $FINSCALE_CONFIG, else configs/base.yaml when present."""
-    if args.config:
-        return [Path(p) for p in args.config]
-    if os.environ.get(CONFIG_ENV):
-        return [Path(os.environ[CONFIG_ENV])]
-    return [DEFAULT_CONFIG] if DEFAULT_CONFIG.is_file() else []
-
-
-def build_context(args: argparse.Namespace, extra_overrides: list[str] | None = None) -> AppContext:
-    """Load config (files + --set + command overrides) and resolve the workspace."""
-    overrides = [*(args.set or []), *(extra_overrides or [])]
-    config = load_config(*config_paths(args), overrides=overrides)
-    workspace = Workspace.resolve(
-        args.home or config.workspace.home, manifest_url=config.workspace.manifest_url
-    ).ensure()
+def build_context(
+    args: argparse.Namespace,
+    extra_overrides: list[str] | None = None,
+    *,
+    ensure_workspace: bool = True,
+) -> AppContext:
+    """Load config (files + --set + command overrides) and resolve (and create) the workspace."""
+    config, workspace = load_runtime(
+        args.config, [*(args.set or []), *(extra_overrides or [])], args.home,
+        ensure_workspace=ensure_workspace,
+    )
     return AppContext(config=config, workspace=workspace)
 
 

@@ -35,7 +35,6 @@ CORE_PACKAGES = (
 MIN_FREE_DISK_BYTES = 2 * 1024**3
 HTTP_PROBE_TIMEOUT_S = 2.0
 PREFECT_API_ENV = "PREFECT_API_URL"
-MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 SYS_THERMAL_GLOB = "/sys/class/thermal/thermal_zone*/temp"
 SQLITE_PREFIX = "sqlite:///"
 EXIT_HARD_FAILURE = 1
@@ -157,13 +156,10 @@ def check_prefect(env: Mapping[str, str], probe: Callable[[str], tuple[bool, str
 
 
 def check_mlflow(
-    config: AppConfig,
-    workspace: Workspace,
-    env: Mapping[str, str],
-    probe: Callable[[str], tuple[bool, str]],
+    config: AppConfig, workspace: Workspace, probe: Callable[[str], tuple[bool, str]]
 ) -> Check:
     """The MLflow tracking URI: a writable SQLite file's folder, or an HTTP server that answers."""
-    uri = config.tracking.uri or env.get(MLFLOW_URI_ENV) or workspace.mlflow_uri
+    uri = config.tracking.uri or workspace.mlflow_uri  # the same choice training makes
     if uri.startswith(SQLITE_PREFIX):
         db_path = Path(uri.removeprefix(SQLITE_PREFIX))
         folder = db_path.parent
@@ -191,12 +187,13 @@ def run_checks(
         *check_workspace(workspace),
         check_thermal(config),
         check_prefect(env, probe),
-        check_mlflow(config, workspace, env, probe),
+        check_mlflow(config, workspace, probe),
     ]
 
 
 def doctor_command(args: argparse.Namespace) -> int:
-    context = build_context(args)
+    # the workspace is not created here: check_workspace creates it and reports a failure
+    context = build_context(args, ensure_workspace=False)
     checks = run_checks(context.config, context.workspace)
     print_table(["check", "status", "detail"], [[c.name, c.status, c.detail] for c in checks])
     failures = [c for c in checks if c.status == "fail"]

@@ -16,9 +16,10 @@ from finscale.config.loader import config_hash
 from finscale.config.schema import AppConfig
 from finscale.datasets.config import DatasetConfig
 from finscale.datasets.load import DatasetSplits, open_splits
-from finscale.datasets.prepare import prepare_table
+from finscale.datasets.prepare import macro_tier_for, prepare_table
 from finscale.datasets.splits import check_min_samples, fold_label, fold_splits
 from finscale.datasets.table import assign_splits, normalised_frame
+from finscale.features.vix import load_vix_tier
 from finscale.manifest.artifacts import save_frame
 from finscale.manifest.store import ArtifactRecord, Manifest
 from finscale.workspace import Workspace
@@ -43,8 +44,20 @@ def dataset_name(config: DatasetConfig) -> str:
 
 
 def dataset_config_hash(config: AppConfig) -> str:
-    return config_hash({"dataset": config.dataset.model_dump(mode="json"),
-                        "features": config.features.model_dump(mode="json")})
+    """Hash of everything that shapes the table but is not a parent artifact: the dataset and
+    features settings plus the VIX and macro tier declarations (read from
+    ``features.tiers_dir``) when those inputs are included, so editing ``vix.yaml`` or
+    ``macro.yaml`` yields a new dataset instead of reusing a stale one. The folder's location
+    is left out: its content is what counts (the target tier is covered by its parent
+    feature artifact)."""
+    dcfg = config.dataset
+    features = config.features.model_dump(mode="json", exclude={"tiers_dir"})
+    covered: dict[str, object] = {"dataset": dcfg.model_dump(mode="json"), "features": features}
+    if dcfg.include_vix:
+        covered["vix_tier"] = load_vix_tier(config.features.tiers_dir).model_dump(mode="json")
+    if dcfg.include_macro and dcfg.macro_series:
+        covered["macro_tier"] = macro_tier_for(config).model_dump(mode="json")
+    return config_hash(covered)
 
 
 def build_dataset(manifest: Manifest, workspace: Workspace, config: AppConfig) -> ArtifactRecord:

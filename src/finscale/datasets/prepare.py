@@ -20,7 +20,7 @@ from finscale.features.build import (
 )
 from finscale.features.declarations import FeatureTier
 from finscale.features.macro import compute_macro_features, load_macro_tier
-from finscale.features.vix import compute_vix_features
+from finscale.features.vix import compute_vix_features, load_vix_tier
 from finscale.manifest.artifacts import load_frame
 from finscale.manifest.store import Manifest
 from finscale.workspace import Workspace
@@ -70,7 +70,8 @@ def input_blocks(
     if dcfg.include_vix:
         vix_record, vix_bars = load_bars(manifest, VIX_TICKER)  # daily VIX, as of each bar
         parents.add(vix_record.id)
-        blocks["vix"] = compute_vix_features(vix_bars, index)
+        blocks["vix"] = compute_vix_features(vix_bars, index,
+                                             tier=load_vix_tier(config.features.tiers_dir))
     if dcfg.include_macro and dcfg.macro_series:
         blocks["macro"] = _macro_block(manifest, config, index, parents)
     for other in dcfg.cross_assets:

@@ -134,7 +134,7 @@ def split_ranges(splits: SplitsConfig) -> dict[str, DateRange]:
 def walk_forward_folds(splits: SplitsConfig) -> list[SplitsConfig]:
     """Expanding-window folds: fold k trains to train.end + k*val_days, validates next val_days.
 
-    The test range stays fixed; a fold whose validation range would reach it is refused.
+    The test range stays fixed (``SplitsConfig`` refuses folds that would reach it).
     Each returned fold holds plain ranges (``walk_forward`` None).
     """
     wf = splits.walk_forward
@@ -143,9 +143,6 @@ def walk_forward_folds(splits: SplitsConfig) -> list[SplitsConfig]:
     folds = []
     for k in range(wf.folds):
         val = wf.val_range(splits.train.end, k)
-        if val.end >= splits.test.start:
-            raise ValueError(f"splits.walk_forward: fold {k} validation {val.start}..{val.end} "
-                             f"reaches the test range starting {splits.test.start}")
         folds.append(splits.model_copy(update={
             "train": DateRange(start=splits.train.start, end=wf.train_end(splits.train.end, k)),
             "val": val, "walk_forward": None,
@@ -154,13 +151,11 @@ def walk_forward_folds(splits: SplitsConfig) -> list[SplitsConfig]:
 
 
 def fold_splits(splits: SplitsConfig) -> SplitsConfig:
-    """The ranges a build uses: fold k's when ``walk_forward.fold`` is k, else the fixed ones."""
+    """The ranges a build uses: fold k's when ``walk_forward.fold`` is k, else the fixed ones
+    (``WalkForwardConfig`` keeps k within its folds)."""
     wf = splits.walk_forward
     if wf is None or wf.fold is None:
         return splits
-    if not 0 <= wf.fold < wf.folds:
-        raise ValueError(f"splits.walk_forward.fold {wf.fold} is out of range: walk_forward has "
-                         f"{wf.folds} folds (0..{wf.folds - 1})")
     return walk_forward_folds(splits)[wf.fold]
 
 

@@ -6,7 +6,8 @@ A tier file (``configs/features/<tier>.yaml``) holds::
     extends: a20.yaml          # optional: the tier it nests (its features come first)
     max_lookback: 260          # rows of warm-up after which no value is NaN
     features:
-      - {name: ret_1, family: returns, params: {window: 1}, description: "..."}
+      - {name: dema_9_dist, family: ma_distance, params: {kind: dema, window: 9},
+         description: "..."}
 
 Declarations are loaded with ``yaml.safe_load``, validated by pydantic (frozen, unknown
 keys forbidden) and checked against a family registry passed in by the caller, so a typo
@@ -46,12 +47,6 @@ class FeatureDeclaration(FrozenModel):
             raise ValueError("description must be one line")
         return value.strip()
 
-    @property
-    def window(self) -> int | None:
-        """The main look-back window, when the declaration has one."""
-        value = self.params.get("window")
-        return int(value) if isinstance(value, int | float) else None
-
 
 class FeatureTier(FrozenModel):
     """A named, ordered list of declarations; ``max_lookback`` bounds the warm-up rows."""
@@ -64,11 +59,6 @@ class FeatureTier(FrozenModel):
     def names(self) -> tuple[str, ...]:
         """Column names in declaration order."""
         return tuple(d.name for d in self.declarations)
-
-    @property
-    def families(self) -> tuple[str, ...]:
-        """Distinct families in first-use order."""
-        return tuple(dict.fromkeys(d.family for d in self.declarations))
 
     def __len__(self) -> int:
         return len(self.declarations)
@@ -102,7 +92,9 @@ def _validated(path: Path, data: dict[str, Any]) -> _TierFile:
 
 def _collect(
     path: Path, seen: tuple[Path, ...]
-) -> tuple[list[FeatureDeclaration], int, list[tuple[Path, FeatureDeclaration]]]:
+) -> tuple[str, list[FeatureDeclaration], int, list[tuple[Path, FeatureDeclaration]]]:
+    """The validated tier at ``path`` with its ``extends`` chain: (its name, declarations
+    parents first, max lookback, (file, declaration) origins for the checks)."""
     path = path.resolve()
     if path in seen:
         raise ConfigError(str(path), EXTENDS_KEY, "circular extends")
@@ -111,7 +103,7 @@ def _collect(
     origins: list[tuple[Path, FeatureDeclaration]] = []
     lookback = 0
     for parent in parents:
-        parent_decls, parent_lookback, parent_origins = _collect(
+        _, parent_decls, parent_lookback, parent_origins = _collect(
             path.parent / parent, (*seen, path)
         )
         declarations.extend(parent_decls)
@@ -120,7 +112,7 @@ def _collect(
     tier_file = _validated(path, data)
     declarations.extend(tier_file.features)
     origins.extend((path, d) for d in tier_file.features)
-    return declarations, max(lookback, tier_file.max_lookback), origins
+    return tier_file.name, declarations, max(lookback, tier_file.max_lookback), origins
 
 
 def check_declarations(
@@ -153,7 +145,6 @@ def load_declarations(
     path: Path, families: Mapping[str, Callable[..., Any]]
 ) -> tuple[str, tuple[FeatureDeclaration, ...], int]:
     """Read a tier file with its ``extends`` chain: (name, declarations, max lookback)."""
-    declarations, lookback, origins = _collect(path, ())
+    name, declarations, lookback, origins = _collect(path, ())
     check_declarations(origins, families)
-    data, _ = _read_tier_file(path.resolve())
-    return str(data.get("name", path.stem)), tuple(declarations), lookback
+    return name, tuple(declarations), lookback

@@ -36,38 +36,36 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``target``; on success fsync it and rename over ``target``.
-
-    On any exception the temp file is removed and ``target`` is untouched.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def _temp_file(directory: Path, prefix: str) -> Iterator[Path]:
+    """A fresh temp file in ``directory``, removed afterwards unless it was renamed away."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=directory)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
-        with tmp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_bytes_atomic(target: Path, data: bytes) -> None:
-    """Write bytes so that readers see the old file or the whole new one."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+def _commit(tmp: Path, target: Path) -> None:
+    """fsync the finished temp file, rename it over ``target``, fsync the folder."""
+    with tmp.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
 
 
-def write_parquet_atomic(frame: pd.DataFrame, target: Path) -> str:
-    """Write ``frame`` as Parquet atomically; returns the file's MD5."""
-    with atomic_path(target) as tmp:
-        frame.to_parquet(tmp, engine="pyarrow", index=True, compression="zstd")
-        digest = md5_file(tmp)
-    return digest
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``target``; on success fsync it and rename over ``target``.
+
+    On any exception the temp file is removed and ``target`` is untouched.
+    """
+    with _temp_file(target.parent, target.name) as tmp:
+        yield tmp
+        _commit(tmp, target)
 
 
 def read_parquet_verified(path: Path, expected_md5: str) -> pd.DataFrame:
@@ -90,19 +88,9 @@ def write_parquet_addressed(frame: pd.DataFrame, directory: Path, stem: str) -> 
     The name carries the content hash, so each version keeps its own file and an older
     version is never overwritten. Returns (path, md5).
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with _temp_file(directory, stem) as tmp:
         frame.to_parquet(tmp, engine="pyarrow", index=True, compression="zstd")
-        with tmp.open("rb+") as handle:
-            os.fsync(handle.fileno())
         digest = md5_file(tmp)
         target = directory / f"{stem}-{digest[:12]}.parquet"
-        os.replace(tmp, target)
-        _fsync_dir(directory)
-        return target, digest
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        _commit(tmp, target)
+    return target, digest

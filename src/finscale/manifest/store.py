@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from finscale.io.atomic import md5_file
 from finscale.manifest.schema import ArtifactLink, ArtifactRow, Base
+from finscale.workspace import Workspace
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 REGISTER_ATTEMPTS = 20
@@ -112,6 +113,11 @@ class Manifest:
         Base.metadata.create_all(self._engine)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
+    @classmethod
+    def for_workspace(cls, workspace: Workspace) -> Manifest:
+        """The manifest of a workspace (its URL; paths relative to its home)."""
+        return cls(workspace.manifest_url, workspace.home)
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -193,18 +199,25 @@ class Manifest:
             return [_to_record(r) for r in self._query(session, name)]
 
     def latest(self, name: str) -> ArtifactRecord | None:
-        """The newest version of ``name``, or None."""
-        versions = self.history(name)
-        return versions[-1] if versions else None
+        """The newest version of ``name``, or None (one row read, not the whole history)."""
+        stmt = (select(ArtifactRow).where(ArtifactRow.name == name)
+                .order_by(ArtifactRow.version.desc()).limit(1))
+        with self._sessions() as session:
+            row = session.scalars(stmt).first()
+            return None if row is None else _to_record(row)
 
     def all_latest(self, kind: str | None = None) -> list[ArtifactRecord]:
         """The newest version of every name (optionally of one kind), sorted by name."""
+        newest = (select(ArtifactRow.name, func.max(ArtifactRow.version).label("version"))
+                  .group_by(ArtifactRow.name).subquery())
+        stmt = (select(ArtifactRow)
+                .join(newest, (ArtifactRow.name == newest.c.name)
+                      & (ArtifactRow.version == newest.c.version))
+                .order_by(ArtifactRow.name))
+        if kind is not None:
+            stmt = stmt.where(ArtifactRow.kind == kind)
         with self._sessions() as session:
-            newest: dict[str, ArtifactRow] = {}
-            for row in self._query(session):
-                if kind is None or row.kind == kind:
-                    newest[row.name] = row
-            return [_to_record(r) for r in newest.values()]
+            return [_to_record(r) for r in session.scalars(stmt)]
 
     def all_versions(self) -> list[ArtifactRecord]:
         with self._sessions() as session:

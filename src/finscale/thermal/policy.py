@@ -119,16 +119,11 @@ class ThermalGuard:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     every_steps: int = 1
-    last_reading: Reading | None = None
     pauses: list[float] = field(default_factory=list)
 
     def read(self) -> Reading:
-        self.last_reading = self.sensor.read()
-        return self.last_reading
-
-    def temperature(self) -> float | None:
-        """The last reading's °C (for per-epoch metrics)."""
-        return None if self.last_reading is None else self.last_reading.celsius
+        """A fresh reading of the sensor (also the per-epoch temperature metric's source)."""
+        return self.sensor.read()
 
     def __call__(self, step: int) -> str | None:
         """Step hook: None to continue, ``thermal`` to checkpoint and stop."""

@@ -7,9 +7,10 @@ only on (seed, epoch), so a resumed run sees the same batches as an uninterrupte
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -23,6 +24,13 @@ class BatchSource(Protocol):
     def __len__(self) -> int: ...
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
+
+@runtime_checkable
+class LabelSource(Protocol):
+    """A dataset that returns all its labels without touching the inputs (``WindowedDataset``)."""
+
+    def label_array(self) -> np.ndarray: ...
 
 
 class StackedBatches:
@@ -78,8 +86,9 @@ def group_batches(batches: Sequence[torch.Tensor], accumulation: int) -> list[li
 
 def iterate(
     source: BatchSource, batches: Sequence[torch.Tensor], num_workers: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Fetch ``batches`` in order; ``num_workers`` > 0 prefetches in worker processes."""
+) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
+    """Fetch ``batches`` in order; ``num_workers`` > 0 prefetches them in worker processes
+    (one DataLoader for all of ``batches``: pass a whole epoch, not one step's group)."""
     if num_workers == 0:
         for indices in batches:
             x, y = source.batch(indices)[:2]
@@ -93,14 +102,26 @@ def iterate(
     yield from loader
 
 
+def collect_labels(
+    data: Dataset[tuple[torch.Tensor, ...]] | BatchSource, batch_size: int
+) -> torch.Tensor:
+    """Every label of ``data`` in order, (N, n_tasks) float.
+
+    ``label_array()`` when the dataset has it (no input window is gathered); a generic
+    Dataset is read batch by batch, since its items come as (x, y) pairs.
+    """
+    if isinstance(data, LabelSource):
+        return torch.as_tensor(data.label_array()).float()
+    source = as_batch_source(data)
+    batches = split_batches(torch.arange(len(source)), batch_size)
+    if not batches:
+        return torch.empty(0, 0)
+    return torch.cat([source.batch(indices)[1].float() for indices in batches])
+
+
 def label_counts(source: BatchSource, batch_size: int) -> tuple[torch.Tensor, int]:
     """Positives per task and the sample count (for pos_weight=balanced, train split only)."""
-    n = len(source)
-    positives: torch.Tensor | None = None
-    for indices in split_batches(torch.arange(n), batch_size):
-        y = source.batch(indices)[1].to(torch.float64)
-        summed = y.sum(dim=0)
-        positives = summed if positives is None else positives + summed
-    if positives is None:
+    labels = collect_labels(source, batch_size)
+    if labels.shape[0] == 0:
         raise ValueError("train split is empty")
-    return positives, n
+    return labels.to(torch.float64).sum(dim=0), int(labels.shape[0])

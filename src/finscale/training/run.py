@@ -22,7 +22,7 @@ from finscale.datasets.build import build_dataset
 from finscale.datasets.load import DatasetSplits, open_splits
 from finscale.datasets.splits import check_min_samples
 from finscale.manifest.store import Manifest
-from finscale.models.budget import check_budget, count_parameters, resolve_architecture
+from finscale.models.budget import count_parameters, resolve_architecture
 from finscale.models.patchtst import PatchTST, PatchTSTConfig
 from finscale.thermal.policy import ThermalGuard, ThermalPolicy
 from finscale.thermal.sensors import NoneSensor, make_sensor
@@ -148,14 +148,12 @@ def task_count_params(data: _Data) -> dict[str, float | int]:
 
 
 def _build_model(config: AppConfig, splits: DatasetSplits) -> tuple[PatchTST, PatchTSTConfig, int]:
-    """Resolve the architecture, check the real count against the budget, build seeded."""
+    """Resolve the architecture (which checks the real count against the budget), build it
+    seeded and confirm the built model has the counted parameters."""
     arch = resolve_architecture(
         config.model, splits.train.n_features, splits.train.context, splits.train.n_tasks
     )
-    if config.model.budget is not None:
-        n_params = check_budget(arch, config.model.budget, config.model.budget_tolerance)
-    else:
-        n_params = count_parameters(arch)
+    n_params = count_parameters(arch)
     seed_everything(config.training.seed)
     model = PatchTST(arch)
     real = sum(p.numel() for p in model.parameters())
@@ -267,6 +265,7 @@ def _train_and_track(
         epoch_hooks=[lambda m: tracker.log_metrics(m, int(m["epoch"]))],
         temperature_fn=lambda: epoch_temperature(plan.guard),
         checkpoint_extra={RUN_ID_EXTRA: run_id, "run_key": plan.key.as_tag()},
+        val_counts=plan.data.val_counts,
     )
     fit = trainer.fit(resume=resume)
     tracker.set_tags({"stop_reason": fit.stop_reason})

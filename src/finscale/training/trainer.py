@@ -8,11 +8,12 @@ evaluation, so reported metrics never come from a later, worse epoch.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 
 STOP_COMPLETED = "completed"
 STOP_EARLY = "early_stopping"
-STOP_THERMAL = "thermal"
 STOP_INTERRUPTED = "interrupted"
 FINISHED_REASONS = (STOP_COMPLETED, STOP_EARLY)
 
@@ -69,23 +69,13 @@ def accumulation_steps(batch_size: int, effective_batch_size: int | None) -> int
     return max(1, math.ceil(effective_batch_size / batch_size))
 
 
-def collect_labels(
-    data: Dataset[tuple[torch.Tensor, ...]] | batching.BatchSource, batch_size: int
-) -> torch.Tensor:
-    """Every label of ``data`` in order, (N, n_tasks) (no model involved: counts only)."""
-    source = batching.as_batch_source(data)
-    order = torch.arange(len(source))
-    return torch.cat([source.batch(indices)[1].float()
-                      for indices in batching.split_batches(order, batch_size)])
-
-
 def split_task_counts(
     data: Dataset[tuple[torch.Tensor, ...]] | batching.BatchSource,
     task_names: Sequence[str],
     batch_size: int,
 ) -> dict[str, TaskCounts]:
     """Positives/negatives per task of a split, from its labels."""
-    return task_counts(collect_labels(data, batch_size), task_names)
+    return task_counts(batching.collect_labels(data, batch_size), task_names)
 
 
 @dataclass
@@ -105,9 +95,13 @@ class FitResult:
 
 @dataclass
 class _EpochRun:
-    """Running totals of one epoch (also stored mid-epoch for an exact thermal resume)."""
+    """Running totals of one epoch (also stored mid-epoch for an exact thermal resume).
 
-    loss_sum: float = 0.0
+    ``loss_sum`` stays a detached tensor on the training device: reading it is a host sync,
+    done once per epoch (and when a checkpoint is written), not once per micro-batch.
+    """
+
+    loss_sum: torch.Tensor
     samples: int = 0
     seconds: float = 0.0
 
@@ -131,7 +125,9 @@ class Trainer:
         epoch_hooks: Sequence[EpochHook] = (),
         temperature_fn: Callable[[], float | None] | None = None,
         checkpoint_extra: dict[str, str] | None = None,
+        val_counts: Mapping[str, TaskCounts] | None = None,
     ) -> None:
+        """``val_counts``: the val split's class counts when the caller has them already."""
         self.cfg = cfg
         self.device = device or resolve_device(cfg.device)
         self.model = model.to(self.device.device)
@@ -154,8 +150,7 @@ class Trainer:
         n_tasks = int(first_y.shape[-1])
         self.task_names = tuple(task_names or [f"task{j}" for j in range(n_tasks)])
         # fail before any training: a mean val AUC over noise tasks must not select a model
-        self.val_counts = split_task_counts(self.val_source, self.task_names,
-                                            self.eval_batch_size)
+        self.val_counts = self._val_counts(val_data, val_counts)
         self.included_tasks = require_usable_tasks(self.val_counts, cfg.min_task_positives,
                                                    "val")
         self.excluded_tasks = excluded_tasks(self.val_counts, cfg.min_task_positives)
@@ -171,8 +166,27 @@ class Trainer:
             self.optimizer, cfg, total_steps=self.steps_per_epoch * cfg.epochs
         )
         self.progress = TrainingProgress()
-        self._epoch_run = _EpochRun()
+        # MPS has no float64; elsewhere the sum matches a python-float running sum exactly
+        self._loss_dtype = torch.float32 if self.device.device.type == "mps" else torch.float64
+        self._epoch_run = self._new_epoch_run()
         self._groups_done = 0
+
+    def _val_counts(
+        self,
+        val_data: Dataset[tuple[torch.Tensor, ...]] | batching.BatchSource,
+        given: Mapping[str, TaskCounts] | None,
+    ) -> dict[str, TaskCounts]:
+        """The given val counts (checked against the task names) or counted from the labels."""
+        if given is None:
+            return split_task_counts(val_data, self.task_names, self.eval_batch_size)
+        if tuple(given) != self.task_names:
+            raise ValueError(f"val_counts tasks {list(given)} do not match the trainer's tasks "
+                             f"{list(self.task_names)}")
+        return dict(given)
+
+    def _new_epoch_run(self, loss_sum: float = 0.0, samples: int = 0,
+                       seconds: float = 0.0) -> _EpochRun:
+        return _EpochRun(torch.tensor(loss_sum, dtype=self._loss_dtype), samples, seconds)
 
     def _build_loss(self) -> nn.Module:
         """The configured loss; a balanced pos_weight counts TRAIN labels only."""
@@ -196,7 +210,7 @@ class Trainer:
         extra = {
             **self.checkpoint_extra,
             "groups_done": str(self._groups_done),
-            "epoch_loss_sum": repr(self._epoch_run.loss_sum),
+            "epoch_loss_sum": repr(float(self._epoch_run.loss_sum)),
             "epoch_samples": str(self._epoch_run.samples),
             "epoch_seconds": repr(self._epoch_run.seconds),
         }
@@ -219,7 +233,7 @@ class Trainer:
         self.progress = TrainingProgress.from_dict(payload["progress"])
         extra: dict[str, str] = payload["extra"]
         self._groups_done = int(extra.get("groups_done", "0"))
-        self._epoch_run = _EpochRun(
+        self._epoch_run = self._new_epoch_run(
             loss_sum=float(extra.get("epoch_loss_sum", "0.0")),
             samples=int(extra.get("epoch_samples", "0")),
             seconds=float(extra.get("epoch_seconds", "0.0")),
@@ -244,7 +258,9 @@ class Trainer:
                 logits = self.model(x)  # (B, n_tasks)
             loss = self.loss_fn(logits.float(), y)
             (loss * (x.shape[0] / total)).backward()
-            self._epoch_run.loss_sum += float(loss.detach()) * int(x.shape[0])
+            # no float(): that would wait for the device on every micro-batch
+            run = self._epoch_run
+            run.loss_sum = run.loss_sum + loss.detach().to(self._loss_dtype) * int(x.shape[0])
             self._epoch_run.samples += int(x.shape[0])
         if self.cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -267,16 +283,22 @@ class Trainer:
         groups = batching.group_batches(
             batching.split_batches(order, self.batch_size), self.accumulation
         )
-        for group_index in range(self._groups_done, len(groups)):
-            started = time.perf_counter()
-            fetched = list(batching.iterate(self.train_source, groups[group_index],
-                                            self.cfg.num_workers))
-            self._optimizer_step(fetched)
-            self._epoch_run.seconds += time.perf_counter() - started
-            self._groups_done = group_index + 1
-            reason = self._run_hooks()
-            if reason:
-                return reason
+        remaining = groups[self._groups_done :]
+        # one iterator (one DataLoader and its workers) for the rest of the epoch, same order
+        batches = batching.iterate(self.train_source, [b for g in remaining for b in g],
+                                   self.cfg.num_workers)
+        try:
+            for group_index in range(self._groups_done, len(groups)):
+                started = time.perf_counter()
+                fetched = list(itertools.islice(batches, len(groups[group_index])))
+                self._optimizer_step(fetched)
+                self._epoch_run.seconds += time.perf_counter() - started
+                self._groups_done = group_index + 1
+                reason = self._run_hooks()
+                if reason:
+                    return reason
+        finally:
+            batches.close()  # a stop mid-epoch shuts the workers down now, not at GC
         return None
 
     # ---------------------------------------------------------------- evaluation
@@ -326,7 +348,7 @@ class Trainer:
         run = self._epoch_run
         metrics = {
             "epoch": float(epoch + 1),
-            "train_loss": run.loss_sum / max(1, run.samples),
+            "train_loss": float(run.loss_sum) / max(1, run.samples),
             "samples_per_s": run.samples / run.seconds if run.seconds > 0 else math.nan,
             "lr": float(self.scheduler.get_last_lr()[0]),
             **self.evaluate(self.val_source, "val_"),
@@ -344,7 +366,7 @@ class Trainer:
         else:
             self.progress.epochs_without_improvement += 1
         self.progress.history.append(metrics)
-        self._epoch_run = _EpochRun()
+        self._epoch_run = self._new_epoch_run()
         self._groups_done = 0
         if improved:
             self._save(self.best_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 import torch
 
 from finscale.datasets.assemble import align_blocks, drop_reasons
-from finscale.datasets.build import build_dataset, open_splits
+from finscale.datasets.build import build_dataset, dataset_config_hash, open_splits
+from finscale.datasets.prepare import prepare_table
 from finscale.io.atomic import ChecksumMismatchError
 from finscale.manifest.store import Manifest
 from finscale.workspace import Workspace
@@ -86,3 +88,37 @@ def test_drop_report_names_the_column_and_until_when() -> None:
     assert keep.tolist() == [False, False, False, True, True, True]
     assert counts == {"missing tier (sma until 2020-01-01)": 1,
                       "missing macro (late_z until 2020-01-03)": 2}
+
+
+def _tiers_copy(tmp_path: Path, name: str, file: str = "", old: str = "", new: str = "") -> Path:
+    """A copy of configs/features under ``tmp_path/name``; ``old`` -> ``new`` in ``file``."""
+    folder = tmp_path / name
+    shutil.copytree(REPO / "configs" / "features", folder)
+    if file:
+        text = (folder / file).read_text()
+        assert text.count(old) == 1
+        (folder / file).write_text(text.replace(old, new))
+    return folder
+
+
+def test_tier_yaml_edits_under_tiers_dir_reach_the_dataset(
+    filled: Manifest, workspace: Workspace, tmp_path: Path
+) -> None:
+    default = base_config("dataset.include_macro=false")
+    unchanged = _tiers_copy(tmp_path, "same")
+    same = base_config("dataset.include_macro=false", f"features.tiers_dir={unchanged}")
+    assert dataset_config_hash(same) == dataset_config_hash(default)
+    edited = _tiers_copy(tmp_path, "vix", "vix.yaml",
+                         "vix_sma, inputs: [VIX], params: {window: 10}",
+                         "vix_sma, inputs: [VIX], params: {window: 15}")
+    changed = base_config("dataset.include_macro=false", f"features.tiers_dir={edited}")
+    assert dataset_config_hash(changed) != dataset_config_hash(default)
+    # the edited window is what prepare computes (not the default folder's vix.yaml)
+    before = prepare_table(filled, workspace, same).table["vix_sma_10"]
+    after = prepare_table(filled, workspace, changed).table["vix_sma_10"]
+    assert before.index.equals(after.index) and not np.allclose(before, after)
+    # macro.yaml declarations are covered too
+    macro = _tiers_copy(tmp_path, "macro", "macro.yaml", "{series: CPIAUCSL, periods: 12}",
+                        "{series: CPIAUCSL, periods: 6}")
+    with_macro = base_config(f"features.tiers_dir={macro}")
+    assert dataset_config_hash(with_macro) != dataset_config_hash(base_config())

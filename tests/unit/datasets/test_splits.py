@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from finscale.datasets.assemble import PreparedTable, assemble_table
 from finscale.datasets.config import DatasetConfig, DateRange, SplitsConfig, WalkForwardConfig
@@ -116,6 +117,7 @@ def test_walk_forward_folds_expand_train_and_stop_before_test() -> None:
     folds = walk_forward_folds(splits)
     assert [f.train.end for f in folds] == [date(2001, 8, 31), date(2001, 10, 30)]
     assert folds[1].val.start == date(2001, 10, 31)
-    too_many = splits.model_copy(update={"walk_forward": WalkForwardConfig(folds=5, val_days=60)})
-    with pytest.raises(ValueError, match="reaches the test range"):
-        walk_forward_folds(too_many)
+    # fold 4 would validate 2002-04-29..2002-06-27, inside the test range: refused at build
+    with pytest.raises(ValidationError, match=r"fold 4 validation .* reaches the test range"):
+        SplitsConfig.model_validate({**splits.model_dump(),
+                                     "walk_forward": {"folds": 5, "val_days": 60}})

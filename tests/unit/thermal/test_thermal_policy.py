@@ -55,6 +55,20 @@ class FakeTime:
             self.on_sleep(len(self.sleeps))
 
 
+class RecordingSensor:
+    """Wraps a sensor and keeps every reading the guard took, in order."""
+
+    def __init__(self, inner: FileSensor) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.readings: list[Reading] = []
+
+    def read(self) -> Reading:
+        reading = self.inner.read()
+        self.readings.append(reading)
+        return reading
+
+
 def _script(path: Path, values: list[str]) -> FakeTime:
     """Write values[0] now and values[i] after the i-th sleep."""
     path.write_text(values[0])
@@ -95,10 +109,12 @@ def test_classification_and_hysteresis(tmp_path: Path) -> None:
 def test_soft_limit_pauses_with_backoff_until_below_hysteresis(tmp_path: Path) -> None:
     path = tmp_path / "temp"
     fake = _script(path, ["85", "84", "82", "77", "76", "70"])
-    guard = ThermalGuard(FileSensor(path), POLICY, sleep=fake.sleep, clock=fake.clock)
+    sensor = RecordingSensor(FileSensor(path))
+    guard = ThermalGuard(sensor, POLICY, sleep=fake.sleep, clock=fake.clock)
     assert guard.check() is None  # resumed, not stopped
     assert fake.sleeps == [1, 2, 4, 8, 8]  # back-off doubles, capped at max_backoff_s
-    assert guard.last_reading is not None and guard.last_reading.celsius == 70
+    # it resumed on the first reading below soft - hysteresis (76 was not enough)
+    assert [reading.celsius for reading in sensor.readings] == [85, 84, 82, 77, 76, 70]
 
 
 def test_hard_limit_stops_with_thermal(tmp_path: Path) -> None:

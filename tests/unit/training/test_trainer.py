@@ -13,7 +13,9 @@ from torch import nn
 from finscale.models.budget import resolve_architecture
 from finscale.models.config import ModelConfig
 from finscale.models.patchtst import PatchTST
+from finscale.training import data as batching
 from finscale.training.checkpoint import load_checkpoint
+from finscale.training.metrics import TaskCounts
 from finscale.training.trainer import (
     STOP_COMPLETED,
     STOP_EARLY,
@@ -214,6 +216,89 @@ def test_num_workers_prefetch_gives_the_same_result(tiny_net, train_data, val_da
     a.fit()
     b.fit()
     assert _equal(_weights(a.model), _weights(b.model))
+
+
+def test_one_dataloader_per_epoch_with_workers(tiny_net, train_data, val_data, make_cfg,
+                                               tmp_path, monkeypatch):
+    made: list[int] = []
+    real_loader = batching.DataLoader
+
+    def counting_loader(*args, **kwargs):
+        made.append(len(kwargs["sampler"]))
+        return real_loader(*args, **kwargs)
+
+    monkeypatch.setattr(batching, "DataLoader", counting_loader)
+    trainer = _trainer(tiny_net, train_data, val_data,
+                       make_cfg(epochs=2, num_workers=1, effective_batch_size=32), tmp_path)
+    trainer.fit()
+    assert trainer.steps_per_epoch == 3  # several optimiser steps per epoch ...
+    assert made == [6, 6]  # ... but one loader per epoch over all its 6 micro-batches
+
+
+def test_mid_epoch_resume_with_workers_fetches_only_the_rest(
+    tiny_net, train_data, val_data, make_cfg, tmp_path, monkeypatch
+):
+    cfg = make_cfg(epochs=1, num_workers=1, effective_batch_size=32)
+    straight = _trainer(tiny_net, train_data, val_data, cfg, tmp_path / "a")
+    straight.fit()
+    stopper = _trainer(tiny_net, train_data, val_data, cfg, tmp_path / "b",
+                       step_hooks=[lambda step: "thermal" if step == 1 else None])
+    assert stopper.fit().stop_reason == "thermal"
+    made: list[int] = []
+    real_loader = batching.DataLoader
+
+    def counting_loader(*args, **kwargs):
+        made.append(len(kwargs["sampler"]))
+        return real_loader(*args, **kwargs)
+
+    monkeypatch.setattr(batching, "DataLoader", counting_loader)
+    resumed = _trainer(tiny_net, train_data, val_data, cfg, tmp_path / "b")
+    resumed.fit(resume=True)
+    assert made == [4]  # the two groups left, 2 micro-batches each
+    assert _equal(load_checkpoint(straight.last_path)["model"],
+                  load_checkpoint(resumed.last_path)["model"])
+
+
+class _LabelsOnly(torch.utils.data.Dataset):
+    """A dataset with ``label_array``: counting must never gather its input windows."""
+
+    def __init__(self, labels: torch.Tensor) -> None:
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        raise AssertionError("label counting gathered input windows")
+
+    def label_array(self):
+        return self.labels.numpy()
+
+
+def test_label_counts_read_label_array_and_match_the_batch_loop(train_data) -> None:
+    labels = train_data.tensors[1]
+    from_batches = batching.label_counts(batching.as_batch_source(train_data), 10)
+    from_array = batching.label_counts(_LabelsOnly(labels), 10)
+    assert torch.equal(from_batches[0], labels.double().sum(dim=0)) and from_batches[1] == 96
+    assert torch.equal(from_array[0], from_batches[0]) and from_array[1] == from_batches[1]
+    assert torch.equal(batching.collect_labels(_LabelsOnly(labels), 7), labels)
+    assert torch.equal(batching.collect_labels(train_data, 7), labels)
+    with pytest.raises(ValueError, match="empty"):
+        batching.label_counts(_LabelsOnly(labels[:0]), 10)
+
+
+def test_trainer_uses_given_val_counts_and_checks_their_tasks(
+    tiny_net, train_data, val_data, make_cfg, tmp_path
+):
+    counted = _trainer(tiny_net, train_data, val_data, make_cfg(), tmp_path / "a")
+    given = {"task0": TaskCounts(30, 30), "task1": TaskCounts(1, 59)}
+    trainer = _trainer(tiny_net, train_data, val_data, make_cfg(), tmp_path / "b",
+                       val_counts=given)
+    assert counted.val_counts != given and trainer.val_counts == given
+    assert trainer.excluded_tasks == ("task1",)  # the floor applies to the given counts
+    with pytest.raises(ValueError, match="val_counts tasks"):
+        _trainer(tiny_net, train_data, val_data, make_cfg(), tmp_path / "c",
+                 val_counts={"other": TaskCounts(30, 30)})
 
 
 def test_lr_is_logged_from_the_schedule(tiny_net, train_data, val_data, make_cfg, tmp_path):

@@ -62,3 +62,13 @@ class MacroSource(Protocol):
         Dates without an observation (FRED's ``.``) are left out, never returned as NaN.
         """
         ...
+
+
+def filter_dates(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:
+    """Rows with start <= index <= end (None: unbounded)."""
+    mask = pd.Series(True, index=frame.index)
+    if start is not None:
+        mask &= frame.index >= pd.Timestamp(start)
+    if end is not None:
+        mask &= frame.index <= pd.Timestamp(end)
+    return frame.loc[mask.to_numpy()]

@@ -20,6 +20,7 @@ from finscale.data.sources.base import (
     MARKET_COLUMNS,
     MARKET_INDEX,
     PermanentSourceError,
+    filter_dates,
 )
 from finscale.io.atomic import md5_file
 
@@ -27,16 +28,6 @@ MARKET_SUBDIR = "market"
 FRED_SUBDIR = "fred"
 FRED_MISSING_MARKERS = (".", "")
 DATE_FORMAT = "%Y-%m-%d"
-
-
-def filter_dates(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:
-    """Rows with start <= index <= end (None: unbounded)."""
-    mask = pd.Series(True, index=frame.index)
-    if start is not None:
-        mask &= frame.index >= pd.Timestamp(start)
-    if end is not None:
-        mask &= frame.index <= pd.Timestamp(end)
-    return frame.loc[mask.to_numpy()]
 
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from finscale.data.sources.base import (
     PermanentSourceError,
     SourceUnreachableError,
     TransientSourceError,
+    filter_dates,
 )
 
 # Our ticker -> Yahoo's symbol, where they differ (indices carry a caret at Yahoo).
@@ -201,9 +202,7 @@ class YahooSource:
         frame = normalise_download(raw, symbol)
         if frame.empty:
             raise classify_empty_reply(ticker, symbol, records.messages)
-        lo = pd.Timestamp(start) if start else frame.index.min()
-        hi = pd.Timestamp(end) if end else frame.index.max()
-        return frame.loc[(frame.index >= lo) & (frame.index <= hi)]
+        return filter_dates(frame, start, end)
 
     def _forget_cached_replies(self) -> None:
         """Drop yfinance's in-process reply cache so a retry really asks again."""
