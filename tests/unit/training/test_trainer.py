@@ -218,8 +218,9 @@ def test_num_workers_prefetch_gives_the_same_result(tiny_net, train_data, val_da
     assert _equal(_weights(a.model), _weights(b.model))
 
 
-def test_one_dataloader_per_epoch_with_workers(tiny_net, train_data, val_data, make_cfg,
-                                               tmp_path, monkeypatch):
+@pytest.fixture()
+def loaders_made(monkeypatch):
+    """Micro-batches per DataLoader the trainer builds (one entry per loader)."""
     made: list[int] = []
     real_loader = batching.DataLoader
 
@@ -228,15 +229,20 @@ def test_one_dataloader_per_epoch_with_workers(tiny_net, train_data, val_data, m
         return real_loader(*args, **kwargs)
 
     monkeypatch.setattr(batching, "DataLoader", counting_loader)
+    return made
+
+
+def test_one_dataloader_per_epoch_with_workers(tiny_net, train_data, val_data, make_cfg,
+                                               tmp_path, loaders_made):
     trainer = _trainer(tiny_net, train_data, val_data,
                        make_cfg(epochs=2, num_workers=1, effective_batch_size=32), tmp_path)
     trainer.fit()
     assert trainer.steps_per_epoch == 3  # several optimiser steps per epoch ...
-    assert made == [6, 6]  # ... but one loader per epoch over all its 6 micro-batches
+    assert loaders_made == [6, 6]  # ... but one loader per epoch over all its 6 micro-batches
 
 
 def test_mid_epoch_resume_with_workers_fetches_only_the_rest(
-    tiny_net, train_data, val_data, make_cfg, tmp_path, monkeypatch
+    tiny_net, train_data, val_data, make_cfg, tmp_path, loaders_made
 ):
     cfg = make_cfg(epochs=1, num_workers=1, effective_batch_size=32)
     straight = _trainer(tiny_net, train_data, val_data, cfg, tmp_path / "a")
@@ -244,17 +250,10 @@ def test_mid_epoch_resume_with_workers_fetches_only_the_rest(
     stopper = _trainer(tiny_net, train_data, val_data, cfg, tmp_path / "b",
                        step_hooks=[lambda step: "thermal" if step == 1 else None])
     assert stopper.fit().stop_reason == "thermal"
-    made: list[int] = []
-    real_loader = batching.DataLoader
-
-    def counting_loader(*args, **kwargs):
-        made.append(len(kwargs["sampler"]))
-        return real_loader(*args, **kwargs)
-
-    monkeypatch.setattr(batching, "DataLoader", counting_loader)
     resumed = _trainer(tiny_net, train_data, val_data, cfg, tmp_path / "b")
+    loaders_made.clear()  # count only the resumed run's loaders
     resumed.fit(resume=True)
-    assert made == [4]  # the two groups left, 2 micro-batches each
+    assert loaders_made == [4]  # the two groups left, 2 micro-batches each
     assert _equal(load_checkpoint(straight.last_path)["model"],
                   load_checkpoint(resumed.last_path)["model"])
 
