@@ -9,8 +9,6 @@ config YAML, the best checkpoint and the model with a signature.
 from __future__ import annotations
 
 import logging
-import math
-import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ import torch
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from finscale.config.redact import redact_text, redact_value
 from finscale.training.run_key import RunKey
 from finscale.workspace import Workspace
 
@@ -32,9 +31,6 @@ log = logging.getLogger(__name__)
 MAX_PARAM_CHARS = 6000
 GIT_TIMEOUT_S = 5.0
 UNKNOWN_SHA = "unknown"
-REDACTED = "***"
-SECRET_KEY_PATTERN = re.compile(r"(password|secret|token|api_key|apikey|credential)", re.I)
-URL_PASSWORD_PATTERN = re.compile(r"(://[^/:@\s]+):[^@/\s]+@")
 MODEL_NAME = "model"
 UI_PORT = 5000
 MIN_EXAMPLE_BATCH = 2
@@ -61,7 +57,7 @@ class TrackingTarget:
         """The command that serves this store's UI (artifacts from the workspace folder)."""
         # one worker and no job runner: the light single-process server (STACK-NOTES)
         return ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server --host 127.0.0.1 "
-                f"--port {UI_PORT} --workers 1 --backend-store-uri {self.uri} "
+                f"--port {UI_PORT} --workers 1 --backend-store-uri {redact_text(self.uri)} "
                 f"--default-artifact-root {self.artifact_location}")
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
@@ -69,18 +65,9 @@ class TrackingTarget:
         return f"http://127.0.0.1:{UI_PORT}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def redact(key: str, value: Any) -> Any:
-    """Secrets never reach MLflow: secret-named keys and URL passwords are masked."""
-    if SECRET_KEY_PATTERN.search(key):
-        return REDACTED
-    if isinstance(value, str):
-        return URL_PASSWORD_PATTERN.sub(rf"\1:{REDACTED}@", value)
-    return value
-
-
 def param_value(key: str, value: Any) -> str:
     """A param value as MLflow stores it: redacted, stringified, at most 6000 chars."""
-    text = str(redact(key, value))
+    text = str(redact_value(key, value))
     return text if len(text) <= MAX_PARAM_CHARS else text[: MAX_PARAM_CHARS - 3] + "..."
 
 
@@ -143,7 +130,7 @@ class RunTracker:
             mlflow.log_params(fresh)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        mlflow.set_tags({k: str(redact(k, v)) for k, v in tags.items()})
+        mlflow.set_tags({k: str(redact_value(k, v)) for k, v in tags.items()})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         """Numeric metrics at ``step`` (NaN kept: an undefined AUC must stay visible)."""
@@ -210,8 +197,3 @@ def run_metrics_history(target: TrackingTarget, run_id: str, key: str) -> list[f
     client = MlflowClient(tracking_uri=target.uri)
     history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
     return [m.value for m in history]
-
-
-def is_collapsed(pred_std: float, floor: float) -> bool:
-    """A run whose prediction spread is under the floor predicts the base rate everywhere."""
-    return math.isnan(pred_std) or pred_std < floor

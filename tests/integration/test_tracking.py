@@ -26,7 +26,7 @@ from tests.support.raw_workspace import fill_raw_workspace
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-KEY = RunKey("test", "10k", 1, "a20", "all", 0)
+KEY = RunKey("test", "SPY", "daily", "10k", 1, "a20", "all", 0, "0" * 10)
 
 
 def test_params_are_redacted_and_truncated() -> None:
@@ -47,7 +47,8 @@ def test_tracker_run_and_find_finished(workspace: Workspace) -> None:
     assert find_finished_run(target, KEY) is None  # still running
     tracker.end()
     assert find_finished_run(target, KEY) == run_id
-    assert find_finished_run(target, RunKey("test", "10k", 1, "a20", "all", 1)) is None
+    other_seed = RunKey("test", "SPY", "daily", "10k", 1, "a20", "all", 1, "0" * 10)
+    assert find_finished_run(target, other_seed) is None
     assert run_metrics_history(target, run_id, "val_auc") == [0.6, 0.7]
     run = MlflowClient(target.uri).get_run(run_id)
     assert run.data.params["secret_token"] == "***"
@@ -75,9 +76,12 @@ def test_train_run_is_fully_tracked_and_collapse_is_tagged(
     assert int(params["n_parameters"]) == result.n_parameters
     assert abs(result.n_parameters - 10_000) <= 500
     assert params["device"] == "cpu" and len(params["git_sha"]) in (40, len("unknown"))
-    assert tags["run_key"] == "phase=test|budget=10k|horizon=1|tier=a20|task=all|seed=0"
+    assert tags["run_key"] == RunKey.from_config(config).as_tag()
+    assert tags["run_key"].startswith("phase=test|tickers=SPY|timescale=daily|budget=10k|")
+    assert tags["settings"] == RunKey.from_config(config).settings
     assert tags["phase"] == "test" and tags["seed"] == "0"
     assert tags["collapsed"] == "true" and tags["stop_reason"] == "completed"
+    assert tags["collapsed_tasks"] == tags["included_tasks"]  # floor 1.0: every task
     assert len(tags["dataset_md5"]) == 32 and "raw/market/SPY:" in tags["input_md5s"]
     assert tags["sample_hash_val"] and tags["config_hash"]
     _assert_task_counts_and_selection(client, result.run_id, config.training.min_task_positives)
@@ -87,6 +91,8 @@ def test_train_run_is_fully_tracked_and_collapse_is_tagged(
                    "val_pred_max", "samples_per_s"):
         assert len(run_metrics_history(target, result.run_id, metric)) == 2, metric
     assert "test_auc" in run.data.metrics and "best_val_auc" in run.data.metrics
+    assert tags["test_split"] == "scored" and tags["sample_hash_test"]
+    assert "val_auc_last3_mean" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"config.yaml", "split_report.json", "checkpoints"} <= artifacts
     assert [a.path for a in client.list_artifacts(result.run_id, "checkpoints")] == [
@@ -128,6 +134,13 @@ def _assert_task_counts_and_selection(client: MlflowClient, run_id: str, floor: 
     assert metrics["best_val_auc"] == pytest.approx(
         sum(metrics[f"best_val_auc_{t}"] for t in included) / len(included))
     assert metrics["best_val_auc_n_tasks"] == len(included)
+    # the test mean averages the SAME tasks as validation (not the test split's own selection)
+    assert metrics["test_auc"] == pytest.approx(
+        sum(metrics[f"test_auc_{t}"] for t in included) / len(included))
+    assert metrics["test_auc_n_tasks"] == len(included)
+    for task in val["positives"]:  # per-task spread, so per-task collapse is visible
+        assert f"best_val_pred_rel_std_{task}" in metrics
+        assert f"best_val_pred_distinct_{task}" in metrics
 
 
 def test_thermal_stop_then_resume_continues_the_same_run(

@@ -24,6 +24,7 @@ from typing import Literal
 
 from finscale.cli.common import build_context, print_table
 from finscale.config import AppConfig
+from finscale.config.redact import redact_text
 from finscale.workspace import Workspace
 
 Status = Literal["ok", "warn", "fail"]
@@ -168,8 +169,9 @@ def check_mlflow(
         return Check("mlflow uri", "fail", f"{uri}: folder {folder} missing or not writable")
     if uri.startswith(("http://", "https://")):
         reachable, detail = probe(uri.rstrip("/") + "/health")
-        return Check("mlflow uri", "ok" if reachable else "fail", f"{uri}: {detail}")
-    return Check("mlflow uri", "warn", f"{uri}: scheme not checked")
+        return Check("mlflow uri", "ok" if reachable else "fail",
+                     f"{redact_text(uri)}: {redact_text(detail)}")
+    return Check("mlflow uri", "warn", f"{redact_text(uri)}: scheme not checked")
 
 
 def run_checks(

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from finscale.config.errors import ConfigError
+from finscale.config.redact import redact_data
 from finscale.config.schema import AppConfig
 
 EXTENDS_KEY = "extends"
@@ -155,8 +156,9 @@ def config_hash(config: AppConfig | Mapping[str, Any] | Any) -> str:
 
 
 def config_to_yaml(config: AppConfig) -> str:
-    """The resolved config as YAML, for run artifacts and checkpoints."""
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    """The resolved config as YAML, for run artifacts and checkpoints: credentials in store
+    URLs and secret-named keys are masked (this text leaves the process)."""
+    return yaml.safe_dump(redact_data(config_to_dict(config)), sort_keys=False)
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

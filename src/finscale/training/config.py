@@ -19,7 +19,13 @@ class TrainingConfig(FrozenModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = Field(100, ge=0)
+    warmup_steps: int | None = Field(
+        None, ge=0, description="linear warm-up in optimiser steps; None: use warmup_ratio"
+    )
+    warmup_ratio: float = Field(
+        0.05, ge=0, lt=1, description="warm-up as a fraction of the planned total optimiser "
+        "steps (epochs x steps per epoch), used when warmup_steps is None"
+    )
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     grad_clip: float | None = Field(1.0, gt=0)
     loss: Literal["bce", "focal"] = "bce"
@@ -37,7 +43,23 @@ class TrainingConfig(FrozenModel):
         ),
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    collapse_std_floor: float = Field(1e-3, ge=0)
+    collapse_std_floor: float = Field(
+        0.02, ge=0, description="a task has collapsed when the std of its predicted "
+        "probabilities is below this fraction of its label std sqrt(p(1-p)) on the same split "
+        "(relative, so a 54% task and a 2% task are judged alike)"
+    )
+    collapse_min_distinct: int = Field(
+        5, ge=1, description="a task whose predictions take fewer distinct values than this "
+        "carries no ranking and has collapsed"
+    )
+    evaluate_test: bool = Field(
+        True, description="score the test split after training (final runs only); false for "
+        "anything that selects (HPO trials, early experiments): the test split is not loaded"
+    )
+    last_epochs_window: int = Field(
+        3, ge=1, description="val AUC is also reported averaged over this many last epochs: "
+        "the best-epoch value is optimistic (selection bias)"
+    )
     num_workers: int = Field(0, ge=0)
     cpu_batch_size: int = Field(256, ge=1, description="batch on CPU when batch_size is None")
     batch_headroom: float = Field(

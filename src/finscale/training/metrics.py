@@ -129,12 +129,50 @@ def mean_auc(
 
 
 def prediction_spread(probs: np.ndarray) -> dict[str, float]:
-    """std/min/max of all predicted probabilities: a collapsed model has std near 0."""
+    """std/min/max of all predicted probabilities pooled over tasks (for reference only:
+    tasks have different base rates, so a model that outputs each task's prior has a large
+    pooled std; collapse is judged per task, see ``task_spread``)."""
     return {
         "pred_std": float(probs.std()),
         "pred_min": float(probs.min()),
         "pred_max": float(probs.max()),
     }
+
+
+def task_spread(
+    probs: np.ndarray, labels: np.ndarray, task_names: Sequence[str]
+) -> dict[str, float]:
+    """Per task: std of its probabilities, that std relative to its label std sqrt(p(1-p)),
+    and how many distinct values its predictions take (a ranking needs more than a few)."""
+    out: dict[str, float] = {}
+    for j, name in enumerate(task_names):
+        column = probs[:, j]
+        rate = float(labels[:, j].mean())
+        label_std = math.sqrt(rate * (1.0 - rate))
+        std = float(column.std())
+        out[f"pred_std_{name}"] = std
+        out[f"pred_rel_std_{name}"] = std / label_std if label_std > 0 else math.nan
+        out[f"pred_distinct_{name}"] = float(np.unique(column).size)
+    return out
+
+
+def collapsed_tasks(
+    metrics: Mapping[str, float],
+    prefix: str,
+    tasks: Sequence[str],
+    std_floor: float,
+    min_distinct: int,
+) -> tuple[str, ...]:
+    """The tasks among ``tasks`` whose predictions collapsed (``task_spread`` metrics under
+    ``prefix``): relative spread below ``std_floor`` (or undefined), or fewer than
+    ``min_distinct`` distinct values. Such a task predicts its prior and ranks nothing."""
+    out = []
+    for name in tasks:
+        relative = metrics[f"{prefix}pred_rel_std_{name}"]
+        distinct = metrics[f"{prefix}pred_distinct_{name}"]
+        if math.isnan(relative) or relative < std_floor or distinct < min_distinct:
+            out.append(name)
+    return tuple(out)
 
 
 def evaluation_metrics(
@@ -143,16 +181,19 @@ def evaluation_metrics(
     loss: float,
     task_names: Sequence[str],
     prefix: str,
-    min_task_positives: int = 0,
+    included: Collection[str] | None = None,
 ) -> dict[str, float]:
-    """Loss, AUC (per task, and the mean over tasks with both classes >= the floor) and
-    prediction spread, keys prefixed (``val_``, ``test_``)."""
+    """Loss, AUC (per task, and the mean over ``included`` tasks), pooled and per-task
+    prediction spread, keys prefixed (``val_``, ``test_``).
+
+    ``included`` comes from the VALIDATION counts for every split, so the test mean averages
+    the same tasks as the validation mean (None: every task)."""
     probs = probabilities(logits).cpu().numpy()
     label_array = labels.cpu().numpy()
-    included = usable_tasks(task_counts(label_array, task_names), min_task_positives)
     metrics = {
         "loss": loss,
         **mean_auc(probs, label_array, task_names, included),
         **prediction_spread(probs),
+        **task_spread(probs, label_array, task_names),
     }
     return {f"{prefix}{key}": value for key, value in metrics.items()}

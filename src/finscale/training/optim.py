@@ -86,15 +86,28 @@ def lr_factor(step: int, *, warmup_steps: int, total_steps: int, min_lr_ratio: f
     return min_lr_ratio + (1.0 - min_lr_ratio) * cosine
 
 
+def warmup_steps(cfg: TrainingConfig, total_steps: int) -> int:
+    """``warmup_steps`` when set, else ``warmup_ratio`` of the planned total steps.
+
+    A fixed step count does not scale with the run: 100 steps were 6 epochs of SPY at batch
+    256, so short runs spent their best epochs inside warm-up. A fraction of the plan does.
+    """
+    if cfg.warmup_steps is not None:
+        return cfg.warmup_steps
+    return round(cfg.warmup_ratio * total_steps)
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: TrainingConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """A LambdaLR stepping once per optimiser step (its state holds only the step count)."""
+    """A LambdaLR stepping once per optimiser step (its state holds only the step count);
+    the cosine ends at ``total_steps``, the planned number of optimiser steps."""
+    warmup = warmup_steps(cfg, total_steps)
 
     def factor(step: int) -> float:
         return lr_factor(
             step,
-            warmup_steps=cfg.warmup_steps,
+            warmup_steps=warmup,
             total_steps=total_steps,
             min_lr_ratio=cfg.min_lr_ratio,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from finscale.config.loader import config_hash, config_to_dict, config_to_yaml, flatten
+from finscale.config.redact import redact_text
 from finscale.config.schema import AppConfig
 from finscale.datasets.build import build_dataset
 from finscale.datasets.load import DatasetSplits, open_splits
@@ -34,7 +36,6 @@ from finscale.tracking import (
     RunTracker,
     TrackingTarget,
     git_sha,
-    is_collapsed,
 )
 from finscale.training.batch_size import BatchKey, make_try_step, resolve_batch_size
 from finscale.training.checkpoint import LAST_NAME, CheckpointError, load_checkpoint
@@ -42,6 +43,7 @@ from finscale.training.device import DeviceChoice, resolve_device
 from finscale.training.metrics import (
     NO_TASKS,
     TaskCounts,
+    collapsed_tasks,
     count_params,
     excluded_tasks,
     require_usable_tasks,
@@ -83,7 +85,7 @@ class _Data:
     splits: DatasetSplits
     tags: dict[str, str]
     val_counts: dict[str, TaskCounts]
-    test_counts: dict[str, TaskCounts]
+    test_counts: dict[str, TaskCounts] | None  # None: test split withheld (evaluate_test off)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class _RunPlan:
 
 def _open_data(config: AppConfig, manifest: Manifest, workspace: Workspace) -> _Data:
     record = build_dataset(manifest, workspace, config)
-    splits = open_splits(manifest, record)
+    splits = open_splits(manifest, record, include_test=config.training.evaluate_test)
     # checked again here: a dataset built earlier is reused, and this run's floor may be higher
     check_min_samples(splits.report, config.dataset.splits.min_samples, f"dataset {record.name}")
     parents = [manifest.get(pid) for pid in record.parent_ids]
@@ -114,8 +116,10 @@ def _open_data(config: AppConfig, manifest: Manifest, workspace: Workspace) -> _
         "input_md5s": ",".join(f"{p.name}:{p.md5}" for p in parents),
         "sample_hash_train": splits.train.sample_hash,
         "sample_hash_val": splits.val.sample_hash,
-        "sample_hash_test": splits.test.sample_hash,
+        "test_split": "scored" if splits.has_test else "withheld",
     }
+    if splits.has_test:
+        tags["sample_hash_test"] = splits.test.sample_hash
     for stats in splits.report.splits:
         positives = ", ".join(f"{t}={n}" for t, n in stats.positives.items())
         log.info("split %s: %d samples (%s .. %s), positives %s", stats.name, stats.samples,
@@ -125,7 +129,8 @@ def _open_data(config: AppConfig, manifest: Manifest, workspace: Workspace) -> _
     # before any model or MLflow run: a val split where every task is noise gives no result
     require_usable_tasks(val_counts, config.training.min_task_positives,
                          f"dataset {record.name} val")
-    test_counts = split_task_counts(splits.test, task_names, LABEL_COUNT_BATCH)
+    test_counts = (split_task_counts(splits.test, task_names, LABEL_COUNT_BATCH)
+                   if splits.has_test else None)
     return _Data(splits=splits, tags=tags, val_counts=val_counts, test_counts=test_counts)
 
 
@@ -134,17 +139,22 @@ def _task_list(tasks: tuple[str, ...]) -> str:
 
 
 def task_selection_tags(data: _Data, min_task_positives: int) -> dict[str, str]:
-    """Which tasks the mean val/test AUC averages and which it leaves out (too few counts)."""
-    return {
+    """Which tasks the mean val AUC (and the mean test AUC: the same tasks) averages and
+    which it leaves out (too few validation counts); ``thin_tasks_test`` names the tasks
+    whose test counts are below the floor (their test AUC is noisy: read with its counts)."""
+    tags = {
         "included_tasks": _task_list(usable_tasks(data.val_counts, min_task_positives)),
         "excluded_tasks": _task_list(excluded_tasks(data.val_counts, min_task_positives)),
-        "excluded_tasks_test": _task_list(excluded_tasks(data.test_counts, min_task_positives)),
     }
+    if data.test_counts is not None:
+        tags["thin_tasks_test"] = _task_list(excluded_tasks(data.test_counts, min_task_positives))
+    return tags
 
 
 def task_count_params(data: _Data) -> dict[str, float | int]:
     """Class counts and positive rate per task of val and test (constant for a run: params)."""
-    return {**count_params(data.val_counts, "val"), **count_params(data.test_counts, "test")}
+    test = count_params(data.test_counts, "test") if data.test_counts is not None else {}
+    return {**count_params(data.val_counts, "val"), **test}
 
 
 def _build_model(config: AppConfig, splits: DatasetSplits) -> tuple[PatchTST, PatchTSTConfig, int]:
@@ -210,15 +220,35 @@ def _start_tracking(
     return run_id
 
 
+def last_epochs_mean(history: list[dict[str, float]], metric: str, window: int) -> float:
+    """``metric`` averaged over the last ``window`` epochs: unlike the best-epoch value it is
+    not selected on the validation split, so it does not carry the selection bias."""
+    values = [epoch[metric] for epoch in history[-window:] if metric in epoch]
+    return float(sum(values) / len(values)) if values else math.nan
+
+
+def collapse_tags(config: AppConfig, metrics: dict[str, float], tasks: tuple[str, ...]) -> dict:
+    """``collapsed`` (any included task collapsed, judged per task) and which ones."""
+    cfg = config.training
+    collapsed = collapsed_tasks(metrics, "val_", tasks, cfg.collapse_std_floor,
+                                cfg.collapse_min_distinct)
+    return {"collapsed": str(bool(collapsed)).lower(), "collapsed_tasks": _task_list(collapsed)}
+
+
 def _finish(
     config: AppConfig, tracker: RunTracker, trainer: Trainer, fit: FitResult, data: _Data
 ) -> bool:
-    """Test metrics of the BEST model, collapse tag, checkpoint and model artifacts."""
-    test = trainer.evaluate(data.splits.test, "test_")
+    """Test metrics of the BEST model (final runs only), per-task collapse tags, the
+    last-epochs val mean beside the best-epoch one, checkpoint and model artifacts."""
+    test = trainer.evaluate(data.splits.test, "test_") if data.splits.has_test else {}
     final = {f"best_{k}": v for k, v in fit.final_metrics.items()}
+    window = config.training.last_epochs_window
+    final[f"val_auc_last{window}_mean"] = last_epochs_mean(fit.progress.history, "val_auc",
+                                                           window)
     tracker.log_metrics({**final, **test}, step=fit.progress.epoch)
-    collapsed = is_collapsed(fit.final_metrics["val_pred_std"], config.training.collapse_std_floor)
-    tracker.set_tags({"collapsed": str(collapsed).lower(), "best_epoch": fit.progress.best_epoch})
+    tags = collapse_tags(config, fit.final_metrics, trainer.included_tasks)
+    tracker.set_tags({**tags, "best_epoch": fit.progress.best_epoch})
+    collapsed = tags["collapsed"] == "true"
     if fit.best_checkpoint is not None:
         tracker.log_artifact(fit.best_checkpoint, "checkpoints")
     example = data.splits.val.batch(torch.arange(MIN_EXAMPLE_BATCH))[0].to(trainer.device.device)
@@ -321,7 +351,7 @@ def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) 
         run_id=run_id, run_key=plan.key.as_tag(), best_metric=fit.progress.best_metric,
         metric_name=config.training.early_stopping_metric, stop_reason=fit.stop_reason,
         checkpoint_path=str(fit.best_checkpoint or fit.last_checkpoint),
-        n_parameters=plan.n_params, tracking_uri=target.uri, collapsed=collapsed,
+        n_parameters=plan.n_params, tracking_uri=redact_text(target.uri), collapsed=collapsed,
         device=plan.device.name, seconds=time.perf_counter() - started,
         experiment_id=tracker.experiment_id or "",
         excluded_tasks=excluded_tasks(plan.data.val_counts, config.training.min_task_positives),

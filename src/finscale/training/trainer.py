@@ -329,8 +329,10 @@ class Trainer:
         with torch.no_grad():
             device = self.device.device
             loss = float(self.loss_fn(logits.to(device), labels.to(device)))
+        # the VALIDATION selection for every split: a test mean over other tasks than the
+        # val mean would compare different averages
         return evaluation_metrics(logits, labels, loss, self.task_names, prefix,
-                                  self.cfg.min_task_positives)
+                                  self.included_tasks)
 
     # ---------------------------------------------------------------- early stopping
     def _is_better(self, value: float) -> bool:

@@ -29,7 +29,7 @@ def test_cli_trains_and_prints_the_mlflow_location(
     assert f"sqlite:///{workspace.home}/mlflow.db" in out
     assert f"--backend-store-uri sqlite:///{workspace.home}/mlflow.db" in out
     assert "mlflow server --host 127.0.0.1" in out and "--workers 1" in out
-    assert "phase=dev|budget=10k" in out
+    assert "phase=dev|tickers=SPY|timescale=daily|budget=10k" in out
     from mlflow.tracking import MlflowClient
 
     (run,) = MlflowClient(f"sqlite:///{workspace.home}/mlflow.db").search_runs(

@@ -28,7 +28,7 @@ from finscale.training.checkpoint import (
 from finscale.training.config import TrainingConfig
 from finscale.training.device import DeviceUnavailableError, resolve_device
 from finscale.training.optim import build_optimizer, build_scheduler
-from finscale.training.run_key import RunKey
+from finscale.training.run_key import RunKey, settings_hash
 
 
 def test_auto_prefers_cuda_then_mps_then_cpu() -> None:
@@ -154,8 +154,10 @@ def test_checkpoint_roundtrip_with_weights_only_and_rng(tmp_path) -> None:
 def test_run_key_from_config() -> None:
     config = AppConfig.model_validate({"model": {"budget": "100k"}, "training": {"seed": 3}})
     key = RunKey.from_config(config)
-    assert key == RunKey("dev", "100k", 1, "a20", "all", 3)
-    assert key.as_tag() == "phase=dev|budget=100k|horizon=1|tier=a20|task=all|seed=3"
+    assert key == RunKey("dev", "SPY", "daily", "100k", 1, "a20", "all", 3,
+                         settings_hash(config))
+    assert key.as_tag() == ("phase=dev|tickers=SPY|timescale=daily|budget=100k|horizon=1|"
+                            f"tier=a20|task=all|seed=3|settings={settings_hash(config)}")
     assert key.as_tags()["run_key"] == key.as_tag()
     assert "/" not in key.as_path() and "|" not in key.as_path()
     single = AppConfig.model_validate({"dataset": {"thresholds": [0.01]}})

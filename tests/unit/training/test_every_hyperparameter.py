@@ -19,7 +19,7 @@ from finscale.models.budget import BudgetMismatchError, count_parameters, resolv
 from finscale.models.config import ModelConfig
 from finscale.models.patchtst import PatchTST
 from finscale.thermal.config import ThermalConfig
-from finscale.tracking import RunTracker, TrackingTarget, is_collapsed
+from finscale.tracking import RunTracker, TrackingTarget
 from finscale.training.batch_size import BatchKey, resolve_batch_size, with_headroom
 from finscale.training.config import TrainingConfig
 from finscale.training.data import BatchSource, iterate
@@ -27,7 +27,12 @@ from finscale.training.device import DeviceUnavailableError, resolve_device
 from finscale.training.losses import FocalLossWithLogits
 from finscale.training.metrics import NoUsableTaskError
 from finscale.training.optim import lr_factor
-from finscale.training.run import build_thermal_guard, log_best_model
+from finscale.training.run import (
+    build_thermal_guard,
+    collapse_tags,
+    last_epochs_mean,
+    log_best_model,
+)
 from finscale.training.run_key import RunKey
 from finscale.training.trainer import Trainer
 from finscale.workspace import Workspace
@@ -205,11 +210,50 @@ def check_device(tmp: Path) -> None:
                           mps_available=lambda: True).name == "mps"
 
 
+def _collapsed(tmp: Path, **overrides: object) -> str:
+    trainer = _trainer(tmp)
+    metrics = trainer.fit().final_metrics
+    config = AppConfig(training=_cfg(**overrides))
+    return collapse_tags(config, metrics, trainer.included_tasks)["collapsed"]
+
+
 def check_collapse_std_floor(tmp: Path) -> None:
     trainer = _trainer(tmp)
-    std = trainer.fit().final_metrics["val_pred_std"]
-    assert is_collapsed(std, _cfg(collapse_std_floor=std * 2).collapse_std_floor)
-    assert not is_collapsed(std, _cfg(collapse_std_floor=std / 2).collapse_std_floor)
+    metrics = trainer.fit().final_metrics
+    relative = min(metrics[f"val_pred_rel_std_{t}"] for t in trainer.included_tasks)
+    for floor, expected in ((relative * 2, "true"), (relative / 2, "false")):
+        config = AppConfig(training=_cfg(collapse_std_floor=floor))
+        assert collapse_tags(config, metrics, trainer.included_tasks)["collapsed"] == expected
+
+
+def check_collapse_min_distinct(tmp: Path) -> None:
+    assert _collapsed(tmp, collapse_min_distinct=1) == "false"
+    assert _collapsed(tmp, collapse_min_distinct=49) == "true"  # 48 val samples at most
+
+
+def check_warmup_ratio(tmp: Path) -> None:
+    for ratio, steps in ((0.1, 6), (0.5, 30)):  # 10 epochs x 6 steps planned
+        trainer = _trainer(tmp, warmup_steps=None, warmup_ratio=ratio, lr=1.0, epochs=10)
+        assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1 / steps)
+
+
+def check_evaluate_test(tmp: Path) -> None:
+    # the split-level behaviour is in tests/integration/test_test_discipline.py (real data);
+    # here: the flag is what the run reads to decide whether the test split exists
+    import inspect
+
+    from finscale.training import run
+
+    assert "include_test=config.training.evaluate_test" in inspect.getsource(run._open_data)
+    assert _cfg(evaluate_test=False).evaluate_test is False
+
+
+def check_last_epochs_window(tmp: Path) -> None:
+    history = [{"val_auc": v} for v in (0.5, 0.6, 0.7, 0.9)]
+    assert last_epochs_mean(history, "val_auc", _cfg(last_epochs_window=2).last_epochs_window) \
+        == pytest.approx(0.8)
+    assert last_epochs_mean(history, "val_auc", _cfg(last_epochs_window=3).last_epochs_window) \
+        == pytest.approx(0.7333333)
 
 
 class _PidSource(BatchSource):
@@ -287,7 +331,8 @@ def check_log_model(tmp: Path) -> None:
     model, example = TinyNet(), torch.randn(2, CONTEXT, N_FEATURES)
     for flag in (False, True):
         tracker = RunTracker(target)
-        run_id = tracker.start(RunKey("t", "10k", 1, "a20", "all", int(flag)))
+        key = RunKey("t", "SPY", "daily", "10k", 1, "a20", "all", int(flag), "0" * 10)
+        run_id = tracker.start(key)
         config = AppConfig(training=_cfg(log_model=flag))
         assert (log_best_model(config, tracker, model, example) is None) is (not flag)
         tracker.end()
@@ -313,6 +358,8 @@ TRAINING_CHECKS: dict[str, Callable[[Path], None]] = {
     "early_stopping_metric": check_early_stopping_metric, "patience": check_patience,
     "min_task_positives": check_min_task_positives,
     "device": check_device, "collapse_std_floor": check_collapse_std_floor,
+    "collapse_min_distinct": check_collapse_min_distinct, "warmup_ratio": check_warmup_ratio,
+    "evaluate_test": check_evaluate_test, "last_epochs_window": check_last_epochs_window,
     "num_workers": check_num_workers, "cpu_batch_size": check_cpu_batch_size,
     "batch_headroom": check_batch_headroom, "max_batch_size": check_max_batch_size,
     "eval_batch_size": check_eval_batch_size,

@@ -7,7 +7,13 @@ import itertools
 import pytest
 import torch
 
-from finscale.training.optim import build_optimizer, build_scheduler, lr_factor, split_decay_groups
+from finscale.training.optim import (
+    build_optimizer,
+    build_scheduler,
+    lr_factor,
+    split_decay_groups,
+    warmup_steps,
+)
 
 
 def test_decay_applies_to_weights_not_biases_norms_or_embeddings(tiny_net) -> None:
@@ -83,3 +89,20 @@ def test_warmup_steps_and_min_lr_ratio_change_the_schedule(tiny_net, make_cfg) -
     high = lr_factor(9, warmup_steps=0, total_steps=10, min_lr_ratio=0.5)
     assert high > low
     assert lr_factor(10, warmup_steps=0, total_steps=10, min_lr_ratio=0.5) == pytest.approx(0.5)
+
+
+def test_warmup_ratio_is_a_fraction_of_the_planned_steps(tiny_net, make_cfg) -> None:
+    # 5% of 200 planned steps = 10 warm-up steps: lr reaches its peak at step 10, not 100
+    lrs = _lrs(tiny_net(), make_cfg(lr=1.0, warmup_steps=None, warmup_ratio=0.05), total=200)
+    assert lrs[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])
+    assert lrs[10] == pytest.approx(1.0)
+    assert lrs[-1] < 0.2  # the cosine followed the planned total down to near its floor
+    ten_percent = _lrs(tiny_net(), make_cfg(lr=1.0, warmup_steps=None, warmup_ratio=0.1),
+                       total=200)
+    assert ten_percent[9] == pytest.approx(0.5)
+
+
+def test_explicit_warmup_steps_win_over_the_ratio(tiny_net, make_cfg) -> None:
+    cfg = make_cfg(lr=1.0, warmup_steps=4, warmup_ratio=0.5)
+    assert warmup_steps(cfg, 1000) == 4
+    assert warmup_steps(make_cfg(warmup_steps=None, warmup_ratio=0.05), 17 * 8) == 7

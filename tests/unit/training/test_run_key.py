@@ -1,4 +1,4 @@
-"""Run keys: a walk-forward fold joins the key only when set; fixed-split keys are unchanged."""
+"""Run keys: a walk-forward fold joins the key only when set; fixed-split keys keep their form."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from finscale.config import load_config
 from finscale.training.run_key import RunKey
 
 REPO = Path(__file__).resolve().parents[3]
-FIXED_TAG = "phase=dev|budget=100k|horizon=1|tier=a20|task=all|seed=3"
+FIXED_TAG = ("phase=dev|tickers=SPY|timescale=daily|budget=100k|horizon=1|tier=a20|task=all|"
+             "seed=3|settings=0123456789")
 
 
-def test_fixed_split_key_is_unchanged_by_the_fold_field() -> None:
-    key = RunKey("dev", "100k", 1, "a20", "all", 3)
+def _key(fold: int | None = None) -> RunKey:
+    return RunKey("dev", "SPY", "daily", "100k", 1, "a20", "all", 3, "0123456789", fold=fold)
+
+
+def test_fixed_split_key_has_no_fold_field() -> None:
+    key = _key()
     assert key.fold is None
     assert key.as_tag() == FIXED_TAG
     assert "fold" not in key.as_tags()
@@ -20,7 +25,7 @@ def test_fixed_split_key_is_unchanged_by_the_fold_field() -> None:
 
 
 def test_fold_joins_tag_tags_and_path() -> None:
-    key = RunKey("dev", "100k", 1, "a20", "all", 3, fold=2)
+    key = _key(fold=2)
     assert key.as_tag() == FIXED_TAG + "|fold=2"
     assert key.as_tags()["fold"] == "2" and key.as_tags()["run_key"] == key.as_tag()
     assert key.as_path().endswith("__fold=2")
@@ -35,6 +40,3 @@ def test_folds_from_config_never_collide() -> None:
     tags = {fixed.as_tag(), *(k.as_tag() for k in folds)}
     paths = {fixed.as_path(), *(k.as_path() for k in folds)}
     assert len(tags) == len(paths) == 4
-    # walk-forward configured for describe only (no fold chosen): the fixed key
-    described = load_config(base, overrides=["dataset.splits.walk_forward={folds: 2}"])
-    assert RunKey.from_config(described) == fixed
