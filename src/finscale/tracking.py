@@ -106,8 +106,14 @@ class RunTracker:
         self.run_id: str | None = None
         self.experiment_id: str | None = None
 
-    def start(self, run_key: RunKey, *, run_id: str | None = None) -> str:
-        """Start a new run named by its key, or continue ``run_id`` (a resumed training)."""
+    def start(
+        self, run_key: RunKey, *, run_id: str | None = None, parent_run_id: str | None = None
+    ) -> str:
+        """Start a new run named by its key, or continue ``run_id`` (a resumed training).
+
+        ``parent_run_id`` files the new run as a child (an HPO trial under its study's run);
+        the parent is addressed by id, so it need not be this process's active run.
+        """
         mlflow.set_tracking_uri(self.target.uri)
         self.experiment_id = _ensure_experiment(self.target)
         if mlflow.active_run() is not None:
@@ -116,6 +122,7 @@ class RunTracker:
             run_id=run_id,
             experiment_id=None if run_id else self.experiment_id,
             run_name=None if run_id else run_key.as_tag(),
+            parent_run_id=None if run_id else parent_run_id,
         )
         self.run_id = run.info.run_id
         mlflow.set_tags(run_key.as_tags())

@@ -11,7 +11,8 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,13 @@ from finscale.training.metrics import (
     usable_tasks,
 )
 from finscale.training.run_key import RunKey
-from finscale.training.trainer import FitResult, Trainer, seed_everything, split_task_counts
+from finscale.training.trainer import (
+    EpochHook,
+    FitResult,
+    Trainer,
+    seed_everything,
+    split_task_counts,
+)
 from finscale.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -78,6 +85,17 @@ class TrainResult:
     seconds: float
     experiment_id: str = ""
     excluded_tasks: tuple[str, ...] = ()  # left out of the mean val AUC (too few counts)
+
+
+@dataclass(frozen=True)
+class RunHooks:
+    """What a caller that drives many runs (HPO, the experiment flow) adds to one run:
+    epoch hooks (a returned reason such as ``pruned`` stops it), a parent MLflow run and
+    extra tags. The library's training knows nothing of the caller."""
+
+    epoch_hooks: Sequence[EpochHook] = ()
+    parent_run_id: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -211,9 +229,11 @@ def _previous_run_id(checkpoint_dir: Path, resume: bool) -> str | None:
 
 
 def _start_tracking(
-    config: AppConfig, tracker: RunTracker, key: RunKey, run_id: str | None, facts: dict[str, Any]
+    config: AppConfig, tracker: RunTracker, key: RunKey, run_id: str | None,
+    facts: dict[str, Any], hooks: RunHooks,
 ) -> str:
-    run_id = tracker.start(key, run_id=run_id)
+    run_id = tracker.start(key, run_id=run_id, parent_run_id=hooks.parent_run_id)
+    tracker.set_tags(dict(hooks.tags))
     tracker.log_params({**flatten(config_to_dict(config)), **facts})
     tracker.set_tags({"config_hash": config_hash(config)})
     tracker.log_text(config_to_yaml(config), CONFIG_ARTIFACT)
@@ -284,7 +304,8 @@ def epoch_temperature(guard: ThermalGuard) -> float | None:
 
 
 def _train_and_track(
-    config: AppConfig, plan: _RunPlan, tracker: RunTracker, run_id: str, resume: bool
+    config: AppConfig, plan: _RunPlan, tracker: RunTracker, run_id: str, resume: bool,
+    hooks: RunHooks,
 ) -> tuple[FitResult, bool]:
     """Fit behind the thermal guard, logging each epoch; finish (test, tags, model) if done."""
     trainer = Trainer(
@@ -292,7 +313,7 @@ def _train_and_track(
         checkpoint_dir=plan.checkpoint_dir, config_yaml=config_to_yaml(config),
         task_names=plan.data.splits.train.task_names, device=plan.device,
         batch_size=plan.batch_size, step_hooks=[plan.guard],
-        epoch_hooks=[lambda m: tracker.log_metrics(m, int(m["epoch"]))],
+        epoch_hooks=[lambda m: tracker.log_metrics(m, int(m["epoch"])), *hooks.epoch_hooks],
         temperature_fn=lambda: epoch_temperature(plan.guard),
         checkpoint_extra={RUN_ID_EXTRA: run_id, "run_key": plan.key.as_tag()},
         val_counts=plan.data.val_counts,
@@ -320,8 +341,12 @@ def _plan(config: AppConfig, workspace: Workspace) -> _RunPlan:
                     checkpoint_dir=workspace.checkpoints_dir / key.as_path())
 
 
-def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) -> TrainResult:
+def train_run(
+    config: AppConfig, workspace: Workspace, *, resume: bool = False,
+    hooks: RunHooks | None = None,
+) -> TrainResult:
     """Train one run described by ``config`` in ``workspace``; see the module docstring."""
+    hooks = hooks or RunHooks()
     started = time.perf_counter()
     workspace.ensure()
     plan = _plan(config, workspace)
@@ -335,13 +360,13 @@ def train_run(config: AppConfig, workspace: Workspace, *, resume: bool = False) 
              "n_features": arch.n_features, "n_tasks": arch.n_tasks, "context": arch.context,
              "autocast_dtype": str(plan.device.autocast_dtype or torch.float32)}
     previous = _previous_run_id(plan.checkpoint_dir, resume)
-    run_id = _start_tracking(config, tracker, plan.key, previous, facts)
+    run_id = _start_tracking(config, tracker, plan.key, previous, facts, hooks)
     tracker.log_params(task_count_params(plan.data))
     tracker.set_tags({**plan.data.tags, **thermal_tags(plan.guard),
                       **task_selection_tags(plan.data, config.training.min_task_positives)})
     tracker.log_text(_split_report_json(plan.data), SPLIT_REPORT_ARTIFACT)
     try:
-        fit, collapsed = _train_and_track(config, plan, tracker, run_id, resume)
+        fit, collapsed = _train_and_track(config, plan, tracker, run_id, resume, hooks)
     except BaseException:
         tracker.set_tags({"stop_reason": "error"})
         tracker.end(STATUS_FAILED)

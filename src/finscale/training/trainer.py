@@ -52,7 +52,9 @@ STOP_INTERRUPTED = "interrupted"
 FINISHED_REASONS = (STOP_COMPLETED, STOP_EARLY)
 
 StepHook = Callable[[int], str | None]
-EpochHook = Callable[[dict[str, float]], None]
+# called with each epoch's metrics after its checkpoint; a returned reason stops the run
+# (e.g. ``pruned`` from an HPO pruner: the trainer itself knows nothing of Optuna)
+EpochHook = Callable[[dict[str, float]], str | None]
 
 
 def seed_everything(seed: int) -> None:
@@ -407,8 +409,10 @@ class Trainer:
                 log.warning("training stopped at step %d: %s", self.progress.step, hook_reason)
                 return hook_reason
             metrics = self._end_epoch(epoch)
-            for epoch_hook in self.epoch_hooks:
-                epoch_hook(metrics)
+            hook_reason = self._run_epoch_hooks(metrics)
+            if hook_reason:
+                log.info("training stopped after epoch %d: %s", epoch + 1, hook_reason)
+                return hook_reason
             if self.progress.epochs_without_improvement >= self.cfg.patience:
                 log.info("early stopping after epoch %d (best epoch %d)", epoch + 1,
                          self.progress.best_epoch)
@@ -416,6 +420,11 @@ class Trainer:
             if stop_after_epoch is not None and self.progress.epoch >= stop_after_epoch:
                 return STOP_INTERRUPTED
         return STOP_COMPLETED
+
+    def _run_epoch_hooks(self, metrics: dict[str, float]) -> str | None:
+        """Every epoch hook sees the metrics; the first stop reason returned wins."""
+        reasons = [hook(metrics) for hook in self.epoch_hooks]
+        return next((reason for reason in reasons if reason), None)
 
     def _best_or_none(self) -> Path | None:
         return self.best_path if self.best_path.is_file() else None
