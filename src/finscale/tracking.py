@@ -199,6 +199,46 @@ def find_finished_run(target: TrackingTarget, run_key: RunKey) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What MLflow holds of one run (for returning a finished run instead of retraining)."""
+
+    run_id: str
+    experiment_id: str
+    status: str
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+def get_run_record(target: TrackingTarget, run_id: str) -> RunRecord:
+    """The run's status, tags, params and latest metrics."""
+    run = MlflowClient(tracking_uri=target.uri).get_run(run_id)
+    return RunRecord(run.info.run_id, str(run.info.experiment_id), run.info.status,
+                     dict(run.data.tags), dict(run.data.params), dict(run.data.metrics))
+
+
+def release_abandoned_runs(target: TrackingTarget, run_key: RunKey, keep: str | None) -> list[str]:
+    """Mark KILLED every RUNNING run of this identity except ``keep``; returns their ids.
+
+    Called while holding the identity's lock: no live process can own such a run, so it was
+    left RUNNING by a process that died (e.g. killed before its first checkpoint).
+    """
+    client = MlflowClient(tracking_uri=target.uri)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is None:
+        return []
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.run_key = '{run_key.as_tag()}' and attributes.status = 'RUNNING'",
+    )
+    released = [run.info.run_id for run in runs if run.info.run_id != keep]
+    for run_id in released:
+        client.set_tag(run_id, "stop_reason", "abandoned")
+        client.set_terminated(run_id, STATUS_KILLED)
+    return released
+
+
 def run_metrics_history(target: TrackingTarget, run_id: str, key: str) -> list[float]:
     """Values of one metric in step order (for checks and reports)."""
     client = MlflowClient(tracking_uri=target.uri)

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="YAML config (repeatable; later wins; same as the global --config)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the run key's last checkpoint")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train again although this run identity already finished "
+                             "(default: report the finished run and train nothing)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     parser.set_defaults(func=run_train)
 
@@ -40,20 +43,26 @@ def run_train(args: argparse.Namespace) -> int:
     from finscale.training.losses import NoPositivesError
     from finscale.training.metrics import NoUsableTaskError
     from finscale.training.run import train_run
+    from finscale.training.run_lock import RunLockedError
 
     refusals = (BudgetMismatchError, NoThermalSensorError, ThermalUnknownError,
                 ThermalTimeoutError, SplitTooSmallError, MissingRawDataError, BatchSizeError,
-                CheckpointError, DeviceUnavailableError, NoPositivesError, NoUsableTaskError)
+                CheckpointError, DeviceUnavailableError, NoPositivesError, NoUsableTaskError,
+                RunLockedError)
     if args.train_config:
         args.config = [*(args.config or []), *args.train_config]
     context = build_context(args, extra_overrides=list(args.overrides))
     try:
-        result = train_run(context.config, context.workspace, resume=args.resume)
+        result = train_run(context.config, context.workspace, resume=args.resume,
+                           retrain=args.retrain)
     except refusals as exc:
         print(f"train refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     target = TrackingTarget.for_workspace(context.workspace, context.config.tracking.experiment,
                                           context.config.tracking.uri)
+    if result.reused:
+        print("already finished: this run identity has a FINISHED MLflow run, nothing was "
+              "trained (--retrain trains it again)")
     print(f"run key      {result.run_key}")
     print(f"stop reason  {result.stop_reason}")
     print(f"parameters   {result.n_parameters:,} on {result.device}")

@@ -36,10 +36,13 @@ from finscale.tracking import (
     STATUS_KILLED,
     RunTracker,
     TrackingTarget,
+    find_finished_run,
+    get_run_record,
     git_sha,
+    release_abandoned_runs,
 )
 from finscale.training.batch_size import BatchKey, make_try_step, resolve_batch_size
-from finscale.training.checkpoint import LAST_NAME, CheckpointError, load_checkpoint
+from finscale.training.checkpoint import BEST_NAME, LAST_NAME, CheckpointError, load_checkpoint
 from finscale.training.device import DeviceChoice, resolve_device
 from finscale.training.metrics import (
     NO_TASKS,
@@ -51,6 +54,7 @@ from finscale.training.metrics import (
     usable_tasks,
 )
 from finscale.training.run_key import RunKey
+from finscale.training.run_lock import run_identity_lock
 from finscale.training.trainer import (
     EpochHook,
     FitResult,
@@ -85,6 +89,7 @@ class TrainResult:
     seconds: float
     experiment_id: str = ""
     excluded_tasks: tuple[str, ...] = ()  # left out of the mean val AUC (too few counts)
+    reused: bool = False  # the identity had already finished: nothing was trained
 
 
 @dataclass(frozen=True)
@@ -343,15 +348,41 @@ def _plan(config: AppConfig, workspace: Workspace) -> _RunPlan:
 
 def train_run(
     config: AppConfig, workspace: Workspace, *, resume: bool = False,
-    hooks: RunHooks | None = None,
+    hooks: RunHooks | None = None, retrain: bool = False,
 ) -> TrainResult:
-    """Train one run described by ``config`` in ``workspace``; see the module docstring."""
-    hooks = hooks or RunHooks()
+    """Train one run described by ``config`` in ``workspace``; see the module docstring.
+
+    One writer per identity: the identity's lock is held from the finished-check to the
+    end. An identity that already FINISHED in MLflow is not trained again (a retried flow
+    run or a ``--resume`` of a finished run returns it, ``reused=True``) unless ``retrain``;
+    RUNNING runs of the identity left by dead processes are marked KILLED first.
+    """
     started = time.perf_counter()
     workspace.ensure()
     plan = _plan(config, workspace)
     target = TrackingTarget.for_workspace(workspace, config.tracking.experiment,
                                           config.tracking.uri)
+    lock_path = workspace.checkpoints_dir / f"{plan.key.as_path()}.lock"
+    with run_identity_lock(lock_path, plan.key.as_tag(), workspace.manifest_url):
+        finished = None if retrain else find_finished_run(target, plan.key)
+        if finished is not None:
+            log.info("run %s already finished as MLflow run %s: not trained again",
+                     plan.key.as_tag(), finished)
+            return _reused_result(config, plan, target, finished)
+        previous = _previous_run_id(plan.checkpoint_dir, resume)
+        released = release_abandoned_runs(target, plan.key, keep=previous)
+        if released:
+            log.warning("marked abandoned RUNNING runs of %s as KILLED: %s", plan.key.as_tag(),
+                        ", ".join(released))
+        return _tracked_run(config, plan, target, previous, resume, hooks or RunHooks(),
+                            started)
+
+
+def _tracked_run(
+    config: AppConfig, plan: _RunPlan, target: TrackingTarget, previous: str | None,
+    resume: bool, hooks: RunHooks, started: float,
+) -> TrainResult:
+    """Start (or continue) the MLflow run, train, end the run with its status."""
     tracker = RunTracker(target)
     arch = plan.arch
     facts = {"n_parameters": plan.n_params, "device": plan.device.name, "git_sha": git_sha(),
@@ -359,7 +390,6 @@ def train_run(
              "n_layers": arch.n_layers, "n_heads": arch.n_heads, "d_ff": arch.d_ff,
              "n_features": arch.n_features, "n_tasks": arch.n_tasks, "context": arch.context,
              "autocast_dtype": str(plan.device.autocast_dtype or torch.float32)}
-    previous = _previous_run_id(plan.checkpoint_dir, resume)
     run_id = _start_tracking(config, tracker, plan.key, previous, facts, hooks)
     tracker.log_params(task_count_params(plan.data))
     tracker.set_tags({**plan.data.tags, **thermal_tags(plan.guard),
@@ -380,6 +410,27 @@ def train_run(
         device=plan.device.name, seconds=time.perf_counter() - started,
         experiment_id=tracker.experiment_id or "",
         excluded_tasks=excluded_tasks(plan.data.val_counts, config.training.min_task_positives),
+    )
+
+
+def _reused_result(
+    config: AppConfig, plan: _RunPlan, target: TrackingTarget, run_id: str
+) -> TrainResult:
+    """The TrainResult of an identity's FINISHED MLflow run, read back from MLflow."""
+    record = get_run_record(target, run_id)
+    metric = config.training.early_stopping_metric
+    excluded = record.tags.get("excluded_tasks", NO_TASKS)
+    return TrainResult(
+        run_id=run_id, run_key=plan.key.as_tag(),
+        best_metric=record.metrics.get(f"best_{metric}"), metric_name=metric,
+        stop_reason=record.tags.get("stop_reason", "unknown"),
+        checkpoint_path=str(plan.checkpoint_dir / BEST_NAME),
+        n_parameters=int(record.params.get("n_parameters", plan.n_params)),
+        tracking_uri=redact_text(target.uri), collapsed=record.tags.get("collapsed") == "true",
+        device=record.params.get("device", plan.device.name), seconds=0.0,
+        experiment_id=record.experiment_id,
+        excluded_tasks=() if excluded == NO_TASKS else tuple(excluded.split(",")),
+        reused=True,
     )
 
 
