@@ -51,7 +51,7 @@ class TrackingTarget:
     def for_workspace(
         cls, workspace: Workspace, experiment: str, uri: str | None = None
     ) -> TrackingTarget:
-        return cls(uri or workspace.mlflow_uri, experiment, workspace.mlartifacts_dir)
+        return cls(workspace.tracking_uri(uri)[0], experiment, workspace.mlartifacts_dir)
 
     def ui_hint(self) -> str:
         """The command that serves this store's UI (artifacts from the workspace folder)."""

@@ -69,6 +69,26 @@ def test_mlflow_sqlite_in_workspace_and_http(workspace: Workspace, health_server
     assert check_mlflow(remote, workspace, http_ok).status == "fail"
 
 
+def test_mlflow_tracking_uri_env_is_honoured_and_reported(
+    workspace: Workspace, health_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert workspace.tracking_uri(None) == (workspace.mlflow_uri, "workspace default")
+    assert "from workspace default" in check_mlflow(AppConfig(), workspace, http_ok).detail
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", health_server)
+    assert workspace.tracking_uri(None) == (health_server, "MLFLOW_TRACKING_URI")
+    from_env = check_mlflow(AppConfig(), workspace, http_ok)
+    assert from_env.status == "ok" and "from MLFLOW_TRACKING_URI" in from_env.detail
+    assert health_server in from_env.detail
+    # the config's tracking.uri wins over the environment
+    configured = load_config(overrides=[f"tracking.uri={closed_port_url()}"])
+    assert workspace.tracking_uri(configured.tracking.uri)[1] == "tracking.uri"
+    assert "from tracking.uri" in check_mlflow(configured, workspace, http_ok).detail
+    from finscale.tracking import TrackingTarget  # training's choice is the same function
+
+    assert TrackingTarget.for_workspace(workspace, "x").uri == health_server
+
+
 def test_workspace_writable_and_not(workspace: Workspace, tmp_path: Path) -> None:
     checks = check_workspace(workspace)
     assert checks[0].status == "ok" and checks[1].name == "free disk"

@@ -160,18 +160,19 @@ def check_mlflow(
     config: AppConfig, workspace: Workspace, probe: Callable[[str], tuple[bool, str]]
 ) -> Check:
     """The MLflow tracking URI: a writable SQLite file's folder, or an HTTP server that answers."""
-    uri = config.tracking.uri or workspace.mlflow_uri  # the same choice training makes
+    uri, source = workspace.tracking_uri(config.tracking.uri)  # the same choice training makes
     if uri.startswith(SQLITE_PREFIX):
         db_path = Path(uri.removeprefix(SQLITE_PREFIX))
         folder = db_path.parent
         if folder.is_dir() and os.access(folder, os.W_OK):
-            return Check("mlflow uri", "ok", f"{uri} (folder writable)")
-        return Check("mlflow uri", "fail", f"{uri}: folder {folder} missing or not writable")
+            return Check("mlflow uri", "ok", f"{uri} (from {source}; folder writable)")
+        return Check("mlflow uri", "fail",
+                     f"{uri} (from {source}): folder {folder} missing or not writable")
     if uri.startswith(("http://", "https://")):
         reachable, detail = probe(uri.rstrip("/") + "/health")
         return Check("mlflow uri", "ok" if reachable else "fail",
-                     f"{redact_text(uri)}: {redact_text(detail)}")
-    return Check("mlflow uri", "warn", f"{redact_text(uri)}: scheme not checked")
+                     f"{redact_text(uri)} (from {source}): {redact_text(detail)}")
+    return Check("mlflow uri", "warn", f"{redact_text(uri)} (from {source}): scheme not checked")
 
 
 def run_checks(
