@@ -107,18 +107,24 @@ class DayBlockResampler:
         return self.order[np.repeat(self.starts[days], lengths) + within]
 
 
-def _percentile_interval(
-    estimate: float, draws: np.ndarray, level: float, total: int
-) -> Interval:
+def percentile_interval(estimate: float, draws: np.ndarray, level: float) -> Interval:
+    """Percentile interval of the finite bootstrap draws (NaN draws counted as dropped)."""
     finite = draws[np.isfinite(draws)]
-    if finite.size < total / 2:
-        raise BootstrapError(f"the metric was undefined in {total - finite.size} of {total} "
-                             "resamples: too few positives or negatives for an interval")
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(finite, [tail, 100 - tail])
     return Interval(estimate=float(estimate), low=float(low), high=float(high), level=level,
                     se=float(finite.std(ddof=1)), replicates=int(finite.size),
-                    dropped=int(total - finite.size))
+                    dropped=int(draws.size - finite.size))
+
+
+def _percentile_interval(
+    estimate: float, draws: np.ndarray, level: float, total: int
+) -> Interval:
+    interval = percentile_interval(estimate, draws, level)
+    if interval.replicates < total / 2:
+        raise BootstrapError(f"the metric was undefined in {interval.dropped} of {total} "
+                             "resamples: too few positives or negatives for an interval")
+    return interval
 
 
 def bootstrap_metric(
