@@ -67,7 +67,7 @@ def build_features(
     dataset of ``tickers[0]`` (others as cross-asset inputs, VIX/macro as chosen).
 
     Args:
-        tier: feature tier, one of a20, a50, a100, a200, a500 (configs/features).
+        tier: feature tier, one of a20, a50, a100, a200, a250, a500 (configs/features).
         tickers: tickers to build feature tables for; with build_dataset the first is the
             target and the others are its cross-asset inputs.
         timescale: bars the features and labels are computed on (weekly = W-FRI bars).

@@ -115,6 +115,6 @@ def test_features_list_covers_vix_and_macro_and_names_known_tiers(
     assert "tier macro:" in capsys.readouterr().out
     assert main([*home, "features", "list", "--tier", "a999"]) == 2
     err = capsys.readouterr().err
-    assert "tier 'a999' not found" in err and "a20, a50, a100, a200, a500" in err
+    assert "tier 'a999' not found" in err and "a20, a50, a100, a200, a250, a500" in err
     assert main([*home, "features", "build", "--tier", "vix", "--tickers", "SPY"]) == 2
     assert "'vix' is not a per-ticker tier" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from finscale.features.engine import describe_tier, load_tier, needs_vix
 from finscale.features.macro import load_macro_tier
 from finscale.features.vix import load_vix_tier
 
-A_TIERS = {"a20": 20, "a50": 50, "a100": 100, "a200": 200, "a500": 500}
+A_TIERS = {"a20": 20, "a50": 50, "a100": 100, "a200": 200, "a250": 250, "a500": 500}
 A20_NAMES = (
     "dema_9_dist", "dema_10_dist", "dema_20_dist", "dema_25_dist", "dema_90_dist",
     "sma_12_dist", "sma_50_dist", "sma_100_dist", "sma_200_dist", "rsi_14", "rsi_14_weekly",

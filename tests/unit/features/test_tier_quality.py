@@ -10,7 +10,7 @@ import pytest
 
 from finscale.features.engine import compute_tier, load_tier
 
-TIERS = ("a20", "a50", "a100", "a200", "a500")
+TIERS = ("a20", "a50", "a100", "a200", "a250", "a500")
 
 
 @pytest.fixture(scope="module")
