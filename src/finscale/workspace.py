@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from finscale.io.temp_files import remove_stale_temp_files
+
 HOME_ENV = "FINSCALE_HOME"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own convention
 DEFAULT_HOME = Path("workspace")
 
 
@@ -47,6 +50,11 @@ class Workspace:
         return self.home / "checkpoints"
 
     @property
+    def locks_dir(self) -> Path:
+        """One lock file per run identity (held with flock while the run trains)."""
+        return self.home / "locks"
+
+    @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
@@ -66,12 +74,31 @@ class Workspace:
     def mlflow_uri(self) -> str:
         return f"sqlite:///{self.home / 'mlflow.db'}"
 
+    def tracking_uri(
+        self, configured: str | None, env: Mapping[str, str] | None = None
+    ) -> tuple[str, str]:
+        """The MLflow URI runs use and where it came from: ``tracking.uri`` when set, else
+        ``$MLFLOW_TRACKING_URI`` (so a worker pointed at a tracking server by MLflow's
+        convention records there), else the workspace's SQLite store."""
+        env = os.environ if env is None else env
+        if configured:
+            return configured, "tracking.uri"
+        if env.get(TRACKING_URI_ENV):
+            return env[TRACKING_URI_ENV], TRACKING_URI_ENV
+        return self.mlflow_uri, "workspace default"
+
     @property
     def optuna_url(self) -> str:
         return f"sqlite:///{self.home / 'optuna.db'}"
 
+    @property
+    def written_dirs(self) -> tuple[Path, ...]:
+        """The folders our atomic writer writes into (mlartifacts is MLflow's own)."""
+        return (self.home / "data", self.checkpoints_dir, self.reports_dir, self.cache_dir)
+
     def ensure(self) -> Workspace:
-        """Create the folder layout (idempotent) and return self."""
+        """Create the folder layout (idempotent), remove temp files of killed writers
+        (``finscale.io.temp_files``: only those whose process is gone) and return self."""
         for path in (
             self.raw_dir,
             self.features_dir,
@@ -82,4 +109,5 @@ class Workspace:
             self.mlartifacts_dir,
         ):
             path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.written_dirs)
         return self

@@ -49,7 +49,7 @@ def test_train_flow_holds_the_gpu_slot_gates_then_trains(
     result = train(config_path=str(REPO / "configs" / "base.yaml"),
                    overrides=_overrides(sensor), home=str(workspace.home))
     assert result["stop_reason"] == "completed"
-    assert result["run_key"].startswith("phase=flowtest|budget=10k")
+    assert result["run_key"].startswith("phase=flowtest|tickers=SPY|timescale=daily|budget=10k")
     assert Path(str(result["checkpoint_path"])).is_file()
     assert str(result["tracking_uri"]).endswith("mlflow.db")
 

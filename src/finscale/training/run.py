@@ -362,7 +362,7 @@ def train_run(
     plan = _plan(config, workspace)
     target = TrackingTarget.for_workspace(workspace, config.tracking.experiment,
                                           config.tracking.uri)
-    lock_path = workspace.checkpoints_dir / f"{plan.key.as_path()}.lock"
+    lock_path = workspace.locks_dir / f"{plan.key.as_path()}.lock"
     with run_identity_lock(lock_path, plan.key.as_tag(), workspace.manifest_url):
         finished = None if retrain else find_finished_run(target, plan.key)
         if finished is not None:

@@ -1,7 +1,7 @@
 """One writer per run identity: an exclusive lock held for the whole of a training run.
 
 Two processes training the same identity would interleave checkpoints and both finish an
-MLflow run. The lock is an ``flock`` on ``<checkpoints>/<identity>.lock``: the kernel drops
+MLflow run. The lock is an ``flock`` on ``<workspace>/locks/<identity>.lock``: the kernel drops
 it when the holder dies, so a SIGKILLed run never leaves a stale lock behind. When the
 manifest is on PostgreSQL (several hosts sharing one store) a session-level advisory lock
 on the identity is taken as well, so a second host refuses too; it also ends with the
