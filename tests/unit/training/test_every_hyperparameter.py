@@ -459,16 +459,31 @@ def check_head_dropout(tmp: Path) -> None:
     assert _dropout_rates(_model(dropout=0.0, head_dropout=0.2)) == {0.0, 0.2}
 
 
-def check_revin(tmp: Path) -> None:
+def check_instance_norm(tmp: Path) -> None:
+    """Same weights, only the mode differs: each mode changes the output; revin alone is
+    blind to a window's level and scale, revin_stats sees them, none sees raw values."""
     x = torch.randn(4, CTX, F)
     moved = x * 3.0 + 7.0  # same windows in another level and scale
-    with_revin, without = _model(revin=True), _model(revin=False)
-    assert torch.allclose(with_revin(x), with_revin(moved), atol=1e-4)
-    assert not torch.allclose(without(x), without(moved), atol=1e-4)
+    revin = _model(instance_norm="revin")
+    none = _model(instance_norm="none")
+    none.load_state_dict(revin.state_dict(), strict=False)  # all but RevIN's affine
+    stats = _model(instance_norm="revin_stats")
+    shared = {k: v for k, v in revin.state_dict().items() if not k.startswith("head.linear.w")}
+    stats.load_state_dict(shared, strict=False)
+    with torch.no_grad():  # the head's first D inputs: revin's weights; then the level's
+        stats.head.linear.weight[:, : SIZES["d_model"]] = revin.head.linear.weight
+    outputs = {m.cfg.instance_norm: m(x) for m in (none, revin, stats)}
+    for a, b in (("none", "revin"), ("revin", "revin_stats"), ("none", "revin_stats")):
+        assert not torch.allclose(outputs[a], outputs[b], atol=1e-4), (a, b)
+    assert torch.allclose(revin(x), revin(moved), atol=1e-4)
+    assert not torch.allclose(stats(x), stats(moved), atol=1e-4)
+    assert not torch.allclose(none(x), none(moved), atol=1e-4)
 
 
 def check_revin_affine(tmp: Path) -> None:
-    assert _count(revin_affine=True) - _count(revin_affine=False) == 2 * F
+    for mode in ("revin", "revin_stats"):
+        assert (_count(instance_norm=mode, revin_affine=True)
+                - _count(instance_norm=mode, revin_affine=False)) == 2 * F
 
 
 MODEL_CHECKS: dict[str, Callable[[Path], None]] = {
@@ -476,7 +491,8 @@ MODEL_CHECKS: dict[str, Callable[[Path], None]] = {
     "patch_len": check_patch_len, "stride": check_stride, "pad_end": check_pad_end,
     "channel_mode": check_channel_mode, "head": check_head, "d_model": check_d_model,
     "n_layers": check_n_layers, "n_heads": check_n_heads, "d_ff": check_d_ff,
-    "dropout": check_dropout, "head_dropout": check_head_dropout, "revin": check_revin,
+    "dropout": check_dropout, "head_dropout": check_head_dropout,
+    "instance_norm": check_instance_norm,
     "revin_affine": check_revin_affine,
 }
 
