@@ -11,6 +11,8 @@ from finscale.io.temp_files import remove_stale_temp_files
 
 HOME_ENV = "FINSCALE_HOME"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own convention
+# store URLs may carry a password: the environment is where secrets belong, not YAML
+MANIFEST_URL_ENV = "FINSCALE_MANIFEST_URL"
 DEFAULT_HOME = Path("workspace")
 
 
@@ -28,10 +30,13 @@ class Workspace:
         manifest_url: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Workspace:
-        """Explicit home, else ``$FINSCALE_HOME``, else ``./workspace`` (made absolute)."""
+        """Explicit home, else ``$FINSCALE_HOME``, else ``./workspace`` (made absolute); the
+        manifest URL: explicit (``workspace.manifest_url``), else ``$FINSCALE_MANIFEST_URL``,
+        else SQLite in the home."""
         env = os.environ if env is None else env
         chosen = Path(home) if home is not None else Path(env.get(HOME_ENV) or DEFAULT_HOME)
-        return cls(home=chosen.expanduser().resolve(), manifest_url_override=manifest_url)
+        return cls(home=chosen.expanduser().resolve(),
+                   manifest_url_override=manifest_url or env.get(MANIFEST_URL_ENV) or None)
 
     @property
     def raw_dir(self) -> Path:

@@ -27,6 +27,16 @@ def test_workspace_resolves_env_then_default(tmp_path: Path) -> None:
     assert explicit.raw_dir.is_dir() and explicit.checkpoints_dir.is_dir()
 
 
+def test_manifest_url_from_config_then_environment_then_sqlite(tmp_path: Path) -> None:
+    pg = "postgresql+psycopg://finscale@db:5432/finscale"
+    assert Workspace.resolve(tmp_path, env={"FINSCALE_MANIFEST_URL": pg}).manifest_url == pg
+    explicit = Workspace.resolve(tmp_path, manifest_url="sqlite:///x.db",
+                                 env={"FINSCALE_MANIFEST_URL": pg})
+    assert explicit.manifest_url == "sqlite:///x.db"
+    empty = Workspace.resolve(tmp_path, env={"FINSCALE_MANIFEST_URL": ""})
+    assert empty.manifest_url == f"sqlite:///{empty.home / 'manifest.db'}"
+
+
 def test_failed_atomic_write_keeps_previous_file(tmp_path: Path) -> None:
     target = tmp_path / "f.bin"
     target.write_bytes(b"old")
