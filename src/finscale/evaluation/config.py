@@ -67,6 +67,10 @@ class BaselinesConfig(FrozenModel):
     hgb_max_leaf_nodes: tuple[int, ...] = (7, 31)
     hgb_max_iter: int = Field(200, ge=10)
     hgb_min_samples_leaf: int = Field(40, ge=1)
+    threads: int = Field(
+        1, ge=1, description="OpenMP/BLAS threads of the fits: a few thousand rows gain "
+        "nothing from more, and on a busy machine two threads took 30 s where one took 0.8 s"
+    )
     seed: int = 0
 
 
