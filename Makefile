@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 FINSCALE_DATA_MIRROR ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/workspace
+PREFECT_PORT ?= 4200
+MLFLOW_PORT ?= 5000
 
 export FINSCALE_DATA_MIRROR
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -16,7 +18,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # `make mlflow-ui`: one process, no job runner (STACK-NOTES: 2 cores)
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: setup test test-fast lint demo demo-data mlflow-ui verify bench clean
+.PHONY: setup test test-fast lint demo demo-data mlflow-ui verify bench clean stack stop
 
 setup: $(VENV)/.installed
 
@@ -58,6 +60,15 @@ bench: setup
 	$(BIN)/python benchmarks/data_refresh.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/model_throughput.py
+
+# The local service stack in the background (Prefect server + UI, MLflow UI, a worker per
+# pool, the deployments); `make stop` ends exactly the processes it started.
+stack: setup
+	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/python deployments/stack.py start \
+		--prefect-port $(PREFECT_PORT) --mlflow-port $(MLFLOW_PORT)
+
+stop:
+	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/python deployments/stack.py stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
