@@ -19,8 +19,10 @@ import mlflow
 import mlflow.pytorch
 import numpy as np
 import torch
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from finscale.config.redact import redact_text, redact_value
 from finscale.training.run_key import RunKey
@@ -34,6 +36,8 @@ UNKNOWN_SHA = "unknown"
 MODEL_NAME = "model"
 UI_PORT = 5000
 MIN_EXAMPLE_BATCH = 2
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND_TRAINING = "custom_model_development"
 STATUS_FINISHED = "FINISHED"
 STATUS_FAILED = "FAILED"
 STATUS_KILLED = "KILLED"
@@ -88,13 +92,20 @@ def git_sha(cwd: Path | None = None) -> str:
 
 
 def _ensure_experiment(target: TrackingTarget) -> str:
+    """The experiment's id (created on first use), tagged as model training so the UI
+    opens it on its training runs rather than the GenAI traces view (MLflow 3)."""
     client = MlflowClient(tracking_uri=target.uri)
     existing = client.get_experiment_by_name(target.experiment)
     if existing is not None:
-        return str(existing.experiment_id)
+        experiment_id = str(existing.experiment_id)
+        if existing.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND_TRAINING:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG,
+                                      EXPERIMENT_KIND_TRAINING)
+        return experiment_id
     target.artifact_location.mkdir(parents=True, exist_ok=True)
     return str(client.create_experiment(
-        target.experiment, artifact_location=target.artifact_location.resolve().as_uri()
+        target.experiment, artifact_location=target.artifact_location.resolve().as_uri(),
+        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND_TRAINING},
     ))
 
 
@@ -244,3 +255,97 @@ def run_metrics_history(target: TrackingTarget, run_id: str, key: str) -> list[f
     client = MlflowClient(tracking_uri=target.uri)
     history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
     return [m.value for m in history]
+
+
+# ---------------------------------------------------------------- runs driven by id
+# An HPO study has one parent run and a child run per trial (``finscale.hpo``); these
+# address runs by id, so the process that started a run need not be the one that updates it.
+
+
+def ensure_run(target: TrackingTarget, run_id: str | None, run_name: str,
+               tags: Mapping[str, str]) -> str:
+    """``run_id`` when that run still exists (not deleted), else a new RUNNING run."""
+    client = MlflowClient(tracking_uri=target.uri)
+    if run_id is not None:
+        try:
+            if client.get_run(run_id).info.lifecycle_stage == "active":
+                return run_id
+        except MlflowException:
+            log.warning("run %s is gone from %s: starting a new one", run_id,
+                        redact_text(target.uri))
+    run = client.create_run(_ensure_experiment(target), tags=_clean_tags(tags),
+                            run_name=run_name)
+    return str(run.info.run_id)
+
+
+def record_child_run(target: TrackingTarget, parent_run_id: str, run_name: str,
+                     tags: Mapping[str, str], status: str) -> str:
+    """A child run that trained nothing (e.g. a trial refused before training), ended with
+    ``status``: every trial of a study has its run under the parent in the UI."""
+    client = MlflowClient(tracking_uri=target.uri)
+    run = client.create_run(_ensure_experiment(target), run_name=run_name,
+                            tags={**_clean_tags(tags), MLFLOW_PARENT_RUN_ID: parent_run_id})
+    client.set_terminated(run.info.run_id, status)
+    return str(run.info.run_id)
+
+
+def find_run_ids(target: TrackingTarget, tags: Mapping[str, str]) -> list[str]:
+    """Ids of the experiment's runs carrying every one of ``tags`` (oldest first)."""
+    client = MlflowClient(tracking_uri=target.uri)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is None:
+        return []
+    if any("'" in str(value) for value in tags.values()):
+        raise ValueError(f"tag values to search for must not contain quotes: {dict(tags)}")
+    query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+    runs = client.search_runs([experiment.experiment_id], filter_string=query,
+                              order_by=["attributes.start_time ASC"])
+    return [run.info.run_id for run in runs]
+
+
+def update_run(target: TrackingTarget, run_id: str, *, tags: Mapping[str, Any] | None = None,
+               metrics: Mapping[str, float] | None = None, step: int = 0,
+               texts: Mapping[str, str] | None = None, status: str | None = None) -> None:
+    """Set tags, log metrics at ``step`` and text artifacts (name -> text) on a run by id,
+    then move it to ``status`` (RUNNING re-opens it; any other status ends it)."""
+    client = MlflowClient(tracking_uri=target.uri)
+    for key, value in _clean_tags(tags or {}).items():
+        client.set_tag(run_id, key, value)
+    for key, value in (metrics or {}).items():
+        client.log_metric(run_id, key, float(value), step=step)
+    for name, text in (texts or {}).items():
+        client.log_text(run_id, text, name)
+    if status == "RUNNING":
+        client.update_run(run_id, status=status)
+    elif status is not None:
+        client.set_terminated(run_id, status)
+
+
+def _clean_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    return {key: str(redact_value(key, value)) for key, value in tags.items()}
+
+
+# ---------------------------------------------------------------- reading an experiment
+# evaluation's results table reads every run of an experiment through this one function
+
+SEARCH_PAGE_SIZE = 1000
+
+
+def experiment_run_records(target: TrackingTarget) -> list[RunRecord]:
+    """Every run of the experiment (oldest first) with status, tags, params and latest
+    metrics, page by page; [] when the experiment does not exist."""
+    client = MlflowClient(tracking_uri=target.uri)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is None:
+        return []
+    records: list[RunRecord] = []
+    token: str | None = None
+    while True:
+        page = client.search_runs([experiment.experiment_id], max_results=SEARCH_PAGE_SIZE,
+                                  order_by=["attributes.start_time ASC"], page_token=token)
+        records.extend(RunRecord(run.info.run_id, str(run.info.experiment_id), run.info.status,
+                                 dict(run.data.tags), dict(run.data.params),
+                                 dict(run.data.metrics)) for run in page)
+        token = page.token
+        if not token:
+            return records

@@ -54,6 +54,8 @@ def test_tracker_run_and_find_finished(workspace: Workspace) -> None:
     assert run.data.params["secret_token"] == "***"
     experiment = MlflowClient(target.uri).get_experiment(run.info.experiment_id)
     assert experiment.artifact_location == workspace.mlartifacts_dir.resolve().as_uri()
+    # the UI opens it on its training runs, not the GenAI traces view (MLflow 3)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert workspace.mlflow_uri == target.uri
 
 
