@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from finscale.data.config import DataConfig, RetryConfig
+from finscale.data.refresh import RefreshStatus, refresh_universe
 from finscale.data.retry import call_with_retry
 from finscale.data.sources import (
     MARKET_COLUMNS,
@@ -22,33 +26,44 @@ from finscale.data.sources import (
     make_market_source,
 )
 from finscale.data.sources.yahoo import YahooSource
-from tests.support.fake_yahoo import FakeYahooAdapter, YahooMode, fake_yahoo_session
+from finscale.manifest.store import Manifest
+from finscale.workspace import Workspace
+from tests.support.fake_yahoo import (
+    FAKE_THREAD_NAMES,
+    IMPORT_ROOT,
+    FakeYahooServer,
+    YahooMode,
+    fake_yahoo_session,
+)
 
 pytestmark = pytest.mark.integration
 
 FLOAT32_TOLERANCE = 1e-6
-MakeYahoo = Callable[..., tuple[FakeYahooAdapter, YahooSource]]
+HANG_BOUND_S = 10.0
+TIMEOUT_S = 3.0
+MakeYahoo = Callable[..., tuple[FakeYahooServer, YahooSource]]
 
 
 @pytest.fixture()
-def yahoo(shared_data_dir: Path, tmp_path: Path) -> Iterator[MakeYahoo]:
-    """Factory: (fake adapter, YahooSource using it) for a fault mode and timeout."""
-    adapters: list[FakeYahooAdapter] = []
+def yahoo(
+    shared_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MakeYahoo]:
+    """Factory: (fake server, YahooSource using it) for a fault mode and timeout."""
+    servers = ExitStack()
+    monkeypatch.setenv("PYTHONPATH", str(IMPORT_ROOT))  # the download's child unpickles the session
 
     def make(
-        mode: YahooMode = "ok", timeout_s: float = 10.0
-    ) -> tuple[FakeYahooAdapter, YahooSource]:
-        adapter = FakeYahooAdapter(shared_data_dir / "market", mode=mode)
-        adapters.append(adapter)
+        mode: YahooMode = "ok", timeout_s: float = 10.0, dns_failure: bool = False
+    ) -> tuple[FakeYahooServer, YahooSource]:
+        server = servers.enter_context(FakeYahooServer(shared_data_dir / "market", mode=mode))
         config = DataConfig(source="yahoo", timeout_s=timeout_s)
         source = make_market_source(config, None, cache_dir=tmp_path / "yf-cache",
-                                    session=fake_yahoo_session(adapter))
+                                    session=fake_yahoo_session(server, dns_failure=dns_failure))
         assert isinstance(source, YahooSource)
-        return adapter, source
+        return server, source
 
-    yield make
-    for adapter in adapters:
-        adapter.release()  # no hung worker outlives the test
+    with servers:  # leaving releases hung requests, so no handler outlives the test
+        yield make
 
 
 @pytest.mark.parametrize(
@@ -59,7 +74,7 @@ def yahoo(shared_data_dir: Path, tmp_path: Path) -> Iterator[MakeYahoo]:
 def test_normalised_frame_equals_the_csv_rows(
     yahoo: MakeYahoo, shared_data_dir: Path, ticker: str, start: date, end: date
 ) -> None:
-    adapter, source = yahoo()
+    server, source = yahoo()
 
     bars = source.fetch_bars(ticker, start, end)
 
@@ -71,7 +86,7 @@ def test_normalised_frame_equals_the_csv_rows(
     assert list(bars.index) == list(expected.index)
     np.testing.assert_allclose(bars.to_numpy(), expected.to_numpy(), rtol=FLOAT32_TOLERANCE)
     symbol = "%5EVIX" if ticker == "VIX" else ticker
-    assert any(f"/v8/finance/chart/{symbol}?" in url for url in adapter.chart_requests())
+    assert any(f"/v8/finance/chart/{symbol}?" in url for url in server.chart_requests())
 
 
 def test_unknown_symbol_is_permanent(yahoo: MakeYahoo) -> None:
@@ -81,17 +96,17 @@ def test_unknown_symbol_is_permanent(yahoo: MakeYahoo) -> None:
 
 
 def test_network_down_is_a_transient_failure_not_no_new_rows(yahoo: MakeYahoo) -> None:
-    adapter, source = yahoo(mode="down")
+    server, source = yahoo(mode="down")
 
     with pytest.raises(TransientSourceError, match=r"SPY.*network failure.*--mirror") as info:
         source.fetch_bars("SPY", date(2020, 1, 2), date(2020, 1, 31))
 
     assert not isinstance(info.value, PermanentSourceError)
-    assert adapter.requests_seen, "yfinance never reached the session seam"
+    assert server.requests_seen, "yfinance never reached the fake server"
 
 
 def test_network_down_is_retried_then_reported(yahoo: MakeYahoo) -> None:
-    adapter, source = yahoo(mode="down")
+    server, source = yahoo(mode="down")
     sleeps: list[float] = []
     retry = RetryConfig(attempts=3, base_delay_s=0.5, jitter=0.0)
 
@@ -100,11 +115,11 @@ def test_network_down_is_retried_then_reported(yahoo: MakeYahoo) -> None:
                         retry=retry, what="yahoo SPY", sleep=sleeps.append)
 
     assert sleeps == [0.5, 1.0]
-    assert len(adapter.chart_requests()) >= 3  # each attempt really asked again
+    assert len(server.chart_requests()) >= 3  # each attempt really asked again
 
 
 def test_dns_failure_fails_fast_naming_mirror(yahoo: MakeYahoo) -> None:
-    _, source = yahoo(mode="dns")
+    _, source = yahoo(dns_failure=True)
     sleeps: list[float] = []
     with pytest.raises(SourceUnreachableError, match=r"unreachable.*--mirror"):
         call_with_retry(lambda: source.fetch_bars("SPY", date(2020, 1, 2), None),
@@ -113,14 +128,49 @@ def test_dns_failure_fails_fast_naming_mirror(yahoo: MakeYahoo) -> None:
 
 
 def test_hung_call_is_bounded_by_the_timeout(yahoo: MakeYahoo) -> None:
-    adapter, source = yahoo(mode="hang", timeout_s=1.0)
+    server, source = yahoo(mode="hang", timeout_s=1.0)
     started = time.monotonic()
 
     with pytest.raises(TransientSourceError, match=r"yahoo: SPY.*no answer within the 1s timeout"):
         source.fetch_bars("SPY", date(2020, 1, 2), date(2020, 1, 31))
 
-    assert time.monotonic() - started < 4
-    adapter.release()
+    # 1 s plus the child's start (~1 s, slower on a loaded machine); the fake hangs 30 s
+    assert time.monotonic() - started < HANG_BOUND_S
+    server.release()
     # the source is usable again once the network answers
-    adapter.mode = "ok"
+    server.mode = "ok"
     assert len(source.fetch_bars("SPY", date(2020, 1, 2), date(2020, 1, 31))) == 21
+
+
+def _own_threads() -> set[str]:
+    """This process's threads, less the fake server's (they serve the hung request)."""
+    return {f"{t.name}:{t.ident}" for t in threading.enumerate()
+            if t.name not in FAKE_THREAD_NAMES}
+
+
+def test_one_hung_ticker_costs_only_its_own_series(
+    yahoo: MakeYahoo, workspace: Workspace
+) -> None:
+    """SPY's chart request hangs: SPY fails after its attempts, DIA, QQQ and VIX are stored."""
+    server, source = yahoo(timeout_s=TIMEOUT_S)
+    server.hang_symbols = frozenset({"SPY"})
+    config = DataConfig(source="yahoo", timeout_s=TIMEOUT_S,
+                        retry=RetryConfig(attempts=2, base_delay_s=0.1, jitter=0.0))
+    manifest = Manifest.for_workspace(workspace)
+    threads_before = _own_threads()
+
+    summaries = refresh_universe(manifest, workspace, config, market_source=source,
+                                 macro_source=None, tickers=["SPY", "DIA", "QQQ", "VIX"],
+                                 fred_series=[])
+
+    by_symbol = {s.symbol: s for s in summaries}
+    assert by_symbol["SPY"].status is RefreshStatus.FAILED
+    assert "no answer within the 3s timeout" in by_symbol["SPY"].reason
+    assert {t: by_symbol[t].status for t in ("DIA", "QQQ", "VIX")} == dict.fromkeys(
+        ("DIA", "QQQ", "VIX"), RefreshStatus.NEW_ROWS)
+    assert sum("/chart/SPY?" in url for url in server.chart_requests()) == 2  # one per attempt
+    # no worker thread or child process outlives its call, while SPY's requests still hang
+    assert _own_threads() == threads_before
+    assert psutil.Process().children(recursive=True) == []
+    assert manifest.latest("raw/market/SPY") is None
+    manifest.close()

@@ -1,7 +1,10 @@
-"""A requests transport adapter that plays Yahoo Finance from Yahoo-classic CSV files.
+"""A real HTTP server on 127.0.0.1 that plays Yahoo Finance from Yahoo-classic CSV files.
 
-Mount it on a ``requests.Session`` and hand that session to yfinance (its ``session=`` seam):
-yfinance's own cookie/crumb dance and chart-JSON parsing then run offline. It answers
+yfinance cannot be pointed at another host, so the session handed to it (its ``session=``
+seam) carries ``ForwardingAdapter``, which sends every request to this server instead (the
+real host becomes the first path segment) and raises the client-side faults. The session is
+picklable: YahooSource runs each download in a child process. yfinance's own cookie/crumb
+dance and chart-JSON parsing then run offline. The server answers
 
 - ``https://fc.yahoo.com`` (cookie) with 200, and ``/v1/test/getcrumb`` with a crumb;
 - ``/v8/finance/chart/<symbol>`` with chart JSON built from ``<market_dir>/<TICKER>.csv``
@@ -9,26 +12,35 @@ yfinance's own cookie/crumb dance and chart-JSON parsing then run offline. It an
   Yahoo's 404 ``Not Found`` chart error;
 - anything else (consent pages, quoteSummary) with 404.
 
-Fault modes: ``down`` raises ConnectionError on every request, ``dns`` raises a
-name-resolution ConnectionError, ``hang`` blocks each request until ``hang_s`` passes or
-``release()`` is called (tests call it in teardown so no worker thread outlives them).
+Server-side faults (``mode``, changeable while it runs): ``down`` drops every connection
+without an answer; ``hang`` holds every request until ``hang_s`` passes or ``release()`` is
+called; ``hang_symbols`` holds only the chart requests of those symbols. Client-side:
+``fake_yahoo_session(server, dns_failure=True)`` raises a name-resolution ConnectionError.
+Every request is recorded as the URL yfinance asked for. Use as a context manager; children
+that unpickle the session need ``IMPORT_ROOT`` on their PYTHONPATH.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import requests
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
+from requests.adapters import HTTPAdapter
 
-YahooMode = Literal["ok", "down", "dns", "hang"]
+YahooMode = Literal["ok", "down", "hang"]
+HANDLER_THREAD_NAME = "fake-yahoo-handler"
+SERVER_THREAD_NAME = "fake-yahoo-server"
+FAKE_THREAD_NAMES = (HANDLER_THREAD_NAME, SERVER_THREAD_NAME)  # tests tell them from their own
+# The folder that makes ``tests.support.fake_yahoo`` importable: a child process unpickling the
+# session needs it on its PYTHONPATH (pytest's importlib mode does not put it on sys.path).
+IMPORT_ROOT = Path(__file__).resolve().parents[2]
 EXCHANGE_TZ = "America/New_York"
 SESSION_OPEN = pd.Timedelta(hours=9, minutes=30)
 CHART_PREFIX = "/v8/finance/chart/"
@@ -90,88 +102,156 @@ NOT_FOUND_CHART = {"chart": {"result": None, "error": {
     "code": "Not Found", "description": "No data found, symbol may be delisted"}}}
 
 
-@dataclass
-class FakeYahooAdapter(BaseAdapter):
-    """Answers yfinance's requests from CSV files; records every URL it was asked for."""
+class _Handler(BaseHTTPRequestHandler):
+    """One request: recorded, then faulted or answered by the owning FakeYahooServer."""
 
-    market_dir: Path
-    mode: YahooMode = "ok"
-    hang_s: float = 30.0
-    requests_seen: list[str] = field(default_factory=list)
-    _released: threading.Event = field(default_factory=threading.Event)
+    server: _Server
 
-    def __post_init__(self) -> None:
-        super().__init__()
+    def do_GET(self) -> None:
+        fake = self.server.fake
+        host, _, rest = self.path.lstrip("/").partition("/")
+        parts = urlsplit(f"https://{host}/{rest}")
+        fake.record(parts.geturl())
+        symbol = requests.utils.unquote(parts.path[len(CHART_PREFIX):]) \
+            if parts.path.startswith(CHART_PREFIX) else None
+        if fake.mode == "down":
+            self.close_connection = True  # no status line: the client sees a dropped connection
+            return
+        if fake.mode == "hang" or (symbol is not None and symbol in fake.hang_symbols):
+            fake.wait_for_release()
+        # OSError: the client gave up (its process was killed), nobody to answer
+        with contextlib.suppress(OSError):
+            self._answer(fake, parts.hostname, parts.path, symbol, parse_qs(parts.query))
 
-    def release(self) -> None:
-        """Unblock every hung request now."""
-        self._released.set()
+    def _answer(self, fake: FakeYahooServer, hostname: str | None, path: str,
+                symbol: str | None, query: dict[str, list[str]]) -> None:
+        if hostname == "fc.yahoo.com":
+            self._reply(200, b"", "text/html")
+        elif path.endswith("/v1/test/getcrumb"):
+            self._reply(200, CRUMB.encode(), "text/plain")
+        elif symbol is not None:
+            status, body = fake.chart(symbol, query)
+            self._reply(status, json.dumps(body).encode(), "application/json")
+        else:
+            self._reply(404, b"<html>not found</html>", "text/html")
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output clean
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeYahooServer) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """As ThreadingHTTPServer, with named threads (tests tell them from the code's own)."""
+        thread = threading.Thread(target=self.process_request_thread,
+                                  args=(request, client_address), name=HANDLER_THREAD_NAME,
+                                  daemon=True)
+        thread.start()
+
+
+class FakeYahooServer:
+    """ThreadingHTTPServer on an ephemeral 127.0.0.1 port serving the CSVs as Yahoo's API."""
+
+    def __init__(self, market_dir: Path, *, mode: YahooMode = "ok", hang_s: float = 30.0,
+                 hang_symbols: frozenset[str] = frozenset()) -> None:
+        self.market_dir = Path(market_dir)
+        self.mode: YahooMode = mode
+        self.hang_s = hang_s
+        self.hang_symbols = hang_symbols
+        self.requests_seen: list[str] = []
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._server = _Server(self)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name=SERVER_THREAD_NAME, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeYahooServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def record(self, url: str) -> None:
+        with self._lock:
+            self.requests_seen.append(url)
 
     def chart_requests(self) -> list[str]:
-        return [u for u in self.requests_seen if CHART_PREFIX in u]
+        with self._lock:
+            return [u for u in self.requests_seen if CHART_PREFIX in u]
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        url = request.url or ""
-        self.requests_seen.append(url)
-        if self.mode == "down":
-            raise requests.exceptions.ConnectionError(f"fake network down: {url}")
-        if self.mode == "dns":
-            host = urlsplit(url).hostname
-            raise requests.exceptions.ConnectionError(
-                f"Failed to resolve '{host}' ([Errno -3] Temporary failure in name resolution)"
-            )
-        if self.mode == "hang":
-            self._released.wait(self.hang_s)
-        parts = urlsplit(url)
-        if parts.hostname == "fc.yahoo.com":
-            return self._reply(request, 200, b"", "text/html")
-        if parts.path.endswith("/v1/test/getcrumb"):
-            return self._reply(request, 200, CRUMB.encode(), "text/plain")
-        if parts.path.startswith(CHART_PREFIX):
-            symbol = requests.utils.unquote(parts.path[len(CHART_PREFIX):])
-            return self._chart(request, symbol, parse_qs(parts.query))
-        return self._reply(request, 404, b"<html>not found</html>", "text/html")
+    def release(self) -> None:
+        """Unblock every hung request now (and every later one)."""
+        self._released.set()
 
-    def _chart(
-        self, request: requests.PreparedRequest, symbol: str, query: dict[str, list[str]]
-    ) -> requests.Response:
+    def wait_for_release(self) -> None:
+        self._released.wait(self.hang_s)
+
+    def chart(self, symbol: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """Status and chart JSON for ``symbol`` over the asked range."""
         bars = load_market_csv(self.market_dir, symbol)
         if bars is None:
-            return self._json(request, 404, NOT_FOUND_CHART)
+            return 404, NOT_FOUND_CHART
         if "period1" in query and "period2" in query:
             stamps = pd.Series(session_timestamps(pd.DatetimeIndex(bars.index)), index=bars.index)
             lo, hi = int(query["period1"][0]), int(query["period2"][0])
             bars = bars.loc[((stamps >= lo) & (stamps < hi)).to_numpy()]
         else:
             bars = bars.tail(1)  # range=1d: yfinance only wants the metadata (timezone)
-        return self._json(request, 200, chart_json(symbol, bars))
+        return 200, chart_json(symbol, bars)
 
-    def _json(
-        self, request: requests.PreparedRequest, status: int, body: dict[str, Any]
-    ) -> requests.Response:
-        return self._reply(request, status, json.dumps(body).encode(), "application/json")
 
-    @staticmethod
-    def _reply(
-        request: requests.PreparedRequest, status: int, body: bytes, content_type: str
-    ) -> requests.Response:
-        response = requests.Response()
-        response.status_code = status
-        response._content = body
-        response.headers = CaseInsensitiveDict({"Content-Type": content_type})
-        response.url = request.url or ""
-        response.request = request
-        response.encoding = "utf-8"
-        response.reason = "OK" if status < 400 else "Not Found"
+class ForwardingAdapter(HTTPAdapter):
+    """Sends each request to the fake server, the real host as the first path segment."""
+
+    # what pickling keeps (HTTPAdapter.__getstate__)
+    __attrs__: ClassVar[list[str]] = [*HTTPAdapter.__attrs__, "server_url", "dns_failure"]
+
+    def __init__(self, server_url: str = "", dns_failure: bool = False) -> None:
+        self.server_url = server_url
+        self.dns_failure = dns_failure
+        super().__init__()
+
+    def send(self, request: requests.PreparedRequest, *args: Any,
+             **kwargs: Any) -> requests.Response:
+        original = request.url or ""
+        parts = urlsplit(original)
+        if self.dns_failure:
+            raise requests.exceptions.ConnectionError(
+                f"Failed to resolve '{parts.hostname}' ([Errno -3] Temporary failure in name "
+                f"resolution)"
+            )
+        query = f"?{parts.query}" if parts.query else ""
+        request.url = f"{self.server_url}/{parts.hostname}{parts.path}{query}"
+        response = super().send(request, *args, **kwargs)
+        response.url = original  # yfinance looks at the reply's URL (consent redirects)
         return response
 
-    def close(self) -> None:
-        self.release()
 
-
-def fake_yahoo_session(adapter: FakeYahooAdapter) -> requests.Session:
-    """A requests Session whose http(s) traffic all goes to ``adapter``."""
+def fake_yahoo_session(server: FakeYahooServer, *, dns_failure: bool = False) -> requests.Session:
+    """A picklable requests Session whose http(s) traffic all goes to ``server``."""
     session = requests.Session()
+    adapter = ForwardingAdapter(server.url, dns_failure=dns_failure)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

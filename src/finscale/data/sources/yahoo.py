@@ -5,7 +5,10 @@ yfinance quirks handled here (measured, see STACK-NOTES):
   empty frame is a failure (Transient), never "no new rows"; the log records captured during
   the call decide whether it was the network (Transient / unreachable) or Yahoo saying the
   symbol does not exist (Permanent).
-- It ignores its own timeout when the network hangs: every call is bounded from outside.
+- It ignores its own timeout when the network hangs: every call runs in its own child process
+  (``finscale.data.isolated_call``), killed after ``timeout_s``. A thread could not be killed,
+  and its abandoned call kept yfinance's process-wide session and locks busy, so one hung
+  ticker failed the next ones; a child shares nothing with the next call.
 - 1.x returns MultiIndex columns (Price, Ticker) and a tz-aware or tz-naive index.
 - It keeps a timezone/cookie cache in the user's home: redirected into ``cache_dir``.
 """
@@ -14,18 +17,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
-from finscale.data.retry import call_with_timeout
+from finscale.data.isolated_call import call_in_subprocess
 from finscale.data.sources.base import (
     MARKET_COLUMNS,
     MARKET_INDEX,
@@ -52,9 +54,8 @@ NETWORK_MARKERS = (
     "too many requests", "yahoo! finance is currently down",
 )
 UNKNOWN_SYMBOL_MARKERS = ("not found", "no data found", "delisted", "404")
-
-# yf.download mutates yfinance's process-global config; serialise our calls around it.
-_YFINANCE_LOCK = threading.Lock()
+# Imported by the child before its clock starts: only the download is timed.
+CHILD_PRELOAD = ("yfinance", "pandas")
 
 
 def yahoo_symbol(ticker: str) -> str:
@@ -137,6 +138,57 @@ def normalise_download(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return out
 
 
+@dataclass(frozen=True)
+class DownloadRequest:
+    """One yfinance download, as sent to the child process (so: picklable)."""
+
+    ticker: str
+    symbol: str
+    start: date | None
+    end: date | None
+    timeout_s: float
+    cache_dir: Path
+    session: Any | None = None
+
+
+def download_bars(request: DownloadRequest) -> pd.DataFrame:
+    """Run in the child process: one ``yf.download``, classified and normalised.
+
+    The child is fresh, so yfinance's process-wide state (config, reply cache, session and
+    cookie) is this call's alone and needs no lock or restore.
+    """
+    import yfinance
+
+    yfinance.set_tz_cache_location(str(request.cache_dir))
+    range_args: dict[str, Any] = {
+        # yfinance's end is exclusive; ours is inclusive.
+        "end": None if request.end is None else (request.end + timedelta(days=1)).isoformat(),
+    }
+    if request.start is None:
+        range_args["period"] = "max"
+    else:
+        range_args["start"] = request.start.isoformat()
+    ticker, symbol = request.ticker, request.symbol
+    with _collect_yfinance_records() as records, warnings.catch_warnings():
+        # yfinance 1.7 trips pandas 3 deprecations (Pandas4Warning); not ours to fix.
+        warnings.filterwarnings("ignore", module=YFINANCE_LOGGER)
+        yfinance.config.debug.hide_exceptions = False  # errors reach download()'s log as reprs
+        try:
+            raw = yfinance.download(
+                symbol, auto_adjust=False, actions=False, progress=False, threads=False,
+                timeout=request.timeout_s, session=request.session, multi_level_index=True,
+                **range_args,
+            )
+        except Exception as exc:  # yfinance raises only on bugs or bad arguments
+            raise TransientSourceError(f"yahoo: {ticker} ({symbol}): {exc!r}") from exc
+    if raw is None or raw.empty:
+        raise classify_empty_reply(ticker, symbol, records.messages)
+    frame = normalise_download(raw, symbol)
+    if frame.empty:
+        raise classify_empty_reply(ticker, symbol, records.messages)
+    return filter_dates(frame, request.start, request.end)
+
+
 class YahooSource:
     """Daily bars from Yahoo Finance via yfinance (``auto_adjust=False``: keeps Adj Close)."""
 
@@ -149,64 +201,21 @@ class YahooSource:
         cache_dir: Path | None = None,
         session: Any | None = None,
     ) -> None:
-        """``session``: a requests or curl_cffi Session yfinance should use (tests inject one)."""
-        import yfinance  # deferred: only online runs pay for importing it
+        """``session``: a requests or curl_cffi Session yfinance should use (tests inject one).
 
-        self._yf: ModuleType = yfinance
+        It is pickled into each call's child process, so it must be picklable.
+        """
         self.timeout_s = timeout_s
         self.session = session
         self.cache_dir = Path(cache_dir or tempfile.mkdtemp(prefix="finscale-yfinance-"))
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        yfinance.set_tz_cache_location(str(self.cache_dir))
 
     def fetch_bars(self, ticker: str, start: date | None, end: date | None) -> pd.DataFrame:
-        """Bars of ``ticker`` with start <= Date <= end, bounded by ``timeout_s`` wall-clock."""
+        """Bars of ``ticker`` with start <= Date <= end, in a child killed after ``timeout_s``."""
         symbol = yahoo_symbol(ticker)
-        return call_with_timeout(
-            lambda: self._download(ticker, symbol, start, end),
-            timeout_s=self.timeout_s,
-            what=f"yahoo: {ticker} ({symbol})",
-            hint=OFFLINE_HINT,
+        request = DownloadRequest(ticker, symbol, start, end, self.timeout_s, self.cache_dir,
+                                  self.session)
+        return call_in_subprocess(
+            download_bars, request, timeout_s=self.timeout_s,
+            what=f"yahoo: {ticker} ({symbol})", hint=OFFLINE_HINT, preload=CHILD_PRELOAD,
         )
-
-    def _download(
-        self, ticker: str, symbol: str, start: date | None, end: date | None
-    ) -> pd.DataFrame:
-        range_args: dict[str, Any] = {
-            # yfinance's end is exclusive; ours is inclusive.
-            "end": None if end is None else (end + timedelta(days=1)).isoformat(),
-        }
-        if start is None:
-            range_args["period"] = "max"
-        else:
-            range_args["start"] = start.isoformat()
-        with _YFINANCE_LOCK, _collect_yfinance_records() as records, warnings.catch_warnings():
-            # yfinance 1.7 trips pandas 3 deprecations (Pandas4Warning); not ours to fix.
-            warnings.filterwarnings("ignore", module=YFINANCE_LOGGER)
-            self._forget_cached_replies()
-            config = self._yf.config.debug
-            previous = config.hide_exceptions
-            config.hide_exceptions = False  # errors reach download()'s log as exception reprs
-            try:
-                raw = self._yf.download(
-                    symbol, auto_adjust=False, actions=False, progress=False, threads=False,
-                    timeout=self.timeout_s, session=self.session, multi_level_index=True,
-                    **range_args,
-                )
-            except Exception as exc:  # yfinance raises only on bugs or bad arguments
-                raise TransientSourceError(f"yahoo: {ticker} ({symbol}): {exc!r}") from exc
-            finally:
-                config.hide_exceptions = previous
-        if raw is None or raw.empty:
-            raise classify_empty_reply(ticker, symbol, records.messages)
-        frame = normalise_download(raw, symbol)
-        if frame.empty:
-            raise classify_empty_reply(ticker, symbol, records.messages)
-        return filter_dates(frame, start, end)
-
-    def _forget_cached_replies(self) -> None:
-        """Drop yfinance's in-process reply cache so a retry really asks again."""
-        cache_get = getattr(self._yf.data.YfData, "cache_get", None)
-        cache_clear = getattr(cache_get, "cache_clear", None)
-        if callable(cache_clear):
-            cache_clear()
