@@ -1,23 +1,45 @@
 """Flow ``data_refresh``: refresh every ticker and FRED series, one task each, in parallel.
 
-Orchestration only: plan the universe, submit one task per series, gather the summaries.
-A task that still fails after its retries becomes a ``failed`` summary, so one bad series
-never hides the others' results.
+Orchestration only: plan the universe (which checks the FRED key once), submit one task per
+series, gather the summaries. A task that still fails after its retries becomes a ``failed``
+summary, so one bad series never hides the others' results; once every series was attempted
+and the good ones stored, any failure fails the run (``RefreshFailedError``, naming each
+failed series) so a nightly refresh with an invalid or missing series never ends green.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
 
 from finscale.data.config import SourceName
 from finscale.data.refresh import (
+    RefreshStatus,
     RefreshSummary,
     failure_summary,
     fred_artifact_name,
     market_artifact_name,
 )
 from tasks.data import plan_universe, refresh_fred_series, refresh_market_ticker
+
+
+class RefreshFailedError(RuntimeError):
+    """Some series failed (the others were refreshed); ``summaries`` holds every outcome."""
+
+    def __init__(self, summaries: list[RefreshSummary]) -> None:
+        failed = [s for s in summaries if s.status is RefreshStatus.FAILED]
+        details = "; ".join(f"{s.name}: {s.reason}" for s in failed)
+        super().__init__(
+            f"{len(failed)} of {len(summaries)} series failed "
+            f"({', '.join(s.name for s in failed)}); previous versions kept: {details}"
+        )
+        self.summaries = summaries
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Prefect pickles the exception as the run's result: rebuild it from the summaries
+        return (type(self), (self.summaries,))
 
 
 def _gather(name: str, future: PrefectFuture[RefreshSummary]) -> RefreshSummary:
@@ -35,6 +57,9 @@ def data_refresh(
 ) -> list[RefreshSummary]:
     """Incremental, validated refresh; returns one summary per ticker and series.
 
+    Fails (after every series was attempted and the good ones stored) when any series
+    failed, naming each; fails before any series when the FRED key is missing.
+
     Args:
         tickers: Market tickers to refresh; empty (null) = data.tickers of the config,
             [] = none.
@@ -49,7 +74,7 @@ def data_refresh(
             data.overlap_days rows, so a restatement older than that is caught only by a
             full refresh.
     """
-    chosen_tickers, chosen_series = plan_universe(tickers, fred_series, source)
+    chosen_tickers, chosen_series = plan_universe(tickers, fred_series, source, mirror)
     submitted = [
         (market_artifact_name(t), refresh_market_ticker.submit(t, source, mirror, full))
         for t in chosen_tickers
@@ -60,4 +85,6 @@ def data_refresh(
     summaries = [_gather(name, future) for name, future in submitted]
     for summary in summaries:
         print(f"{summary.name}: {summary.status.value} +{summary.rows_added} {summary.reason}")
+    if any(s.status is RefreshStatus.FAILED for s in summaries):
+        raise RefreshFailedError(summaries)
     return summaries
