@@ -237,3 +237,16 @@ def reliability_table(
         "observed_rate": hits[keep] / count[keep],
         "observed_low": interval[:, 0], "observed_high": interval[:, 1],
     })
+
+
+RELIABILITY_KEYS = {"mean_predicted": "pred", "observed_rate": "obs", "count": "n"}
+
+
+def reliability_metrics(table: pd.DataFrame, prefix: str, task: str) -> dict[str, float]:
+    """A reliability table as flat metrics ``<prefix>rel_{pred,obs,n}_<bin>_<task>``, so a
+    run logs it beside its other metrics and ``results`` reads it back."""
+    out: dict[str, float] = {}
+    for _, row in table.iterrows():
+        for column, short in RELIABILITY_KEYS.items():
+            out[f"{prefix}rel_{short}_{int(row['bin'])}_{task}"] = float(row[column])
+    return out
