@@ -1,5 +1,6 @@
 """A refresh killed with SIGKILL while it writes Parquet leaves the previous version and the
-manifest intact; `finscale manifest verify` passes and the next refresh completes."""
+manifest intact; the next command removes its temp file, `finscale manifest verify` passes and
+the next refresh completes."""
 
 from __future__ import annotations
 
@@ -100,6 +101,8 @@ def test_sigkill_during_parquet_write_keeps_previous_version(
     manifest.close()
     verify = _finscale(home, "manifest", "verify")
     assert verify.returncode == 0, verify.stderr
+    # opening the workspace removed the dead writer's temp file (its PID is gone)
+    assert not [p for p in (home / "data" / "raw" / "market").iterdir() if p.suffix == ".tmp"]
 
     resumed = _finscale(home, "data", "refresh", "--mirror", str(mirror), "--tickers", "SPY",
                         "--series")

@@ -1,4 +1,9 @@
-"""Atomic writes (temp file, fsync, rename, fsync dir) and MD5 checksums."""
+"""Atomic writes (temp file, fsync, rename, fsync dir) and MD5 checksums.
+
+Temp files carry their writer's PID and host (``finscale.io.temp_files``), so the ones a
+killed writer leaves behind can be told apart from a live writer's and removed at the next
+workspace start.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from finscale.io.temp_files import TEMP_SUFFIX, temp_prefix
+
 CHUNK_BYTES = 1 << 20
 
 
 class ChecksumMismatchError(RuntimeError):
-    """A stored file's MD5 differs from the manifest: never silently re-used."""
+    """A stored file's MD5 differs from the manifest: never silently re-used.
+
+    ``path`` is the damaged (or missing) file, so a caller can say how to repair it.
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def md5_file(path: Path) -> str:
@@ -39,7 +53,8 @@ def _fsync_dir(directory: Path) -> None:
 def _temp_file(directory: Path, prefix: str) -> Iterator[Path]:
     """A fresh temp file in ``directory``, removed afterwards unless it was renamed away."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{prefix}.", suffix=".tmp", dir=directory)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(prefix), suffix=TEMP_SUFFIX,
+                                    dir=directory)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -72,12 +87,12 @@ def read_parquet_verified(path: Path, expected_md5: str) -> pd.DataFrame:
     """Read Parquet only if its MD5 matches the manifest's."""
     if not path.is_file():
         raise ChecksumMismatchError(
-            f"{path}: file is missing (manifest expects md5 {expected_md5})"
+            f"{path}: file is missing (manifest expects md5 {expected_md5})", path=path
         )
     actual = md5_file(path)
     if actual != expected_md5:
         raise ChecksumMismatchError(
-            f"{path}: md5 {actual} does not match manifest md5 {expected_md5}"
+            f"{path}: md5 {actual} does not match manifest md5 {expected_md5}", path=path
         )
     return pd.read_parquet(path, engine="pyarrow")
 
