@@ -20,6 +20,15 @@ Every check, unchanged and failed ones included, is appended to the refresh log
 (``finscale.data.refresh_log``) so ``data status`` shows when each series was last checked.
 Restatements older than the overlap window are not seen by an incremental refresh: only a
 ``full`` refresh re-reads the whole history.
+
+A source whose history now ends before the stored one (it withdrew its newest rows, e.g. an
+observation wrongly dated in the future) is refused by an incremental refresh, never silently
+shortened; a ``full`` refresh, asked for by a person, stores the shorter history and reports it
+as ``restated``. Rows dated after today are refused by validation (``future_dates``); "today"
+comes from a ``clock`` argument (tests pass a fixed one).
+
+Which series are refreshed, and their manifest names, live in ``finscale.data.universe``
+(re-exported here); a name that fails ``SYMBOL_PATTERN`` is refused before anything is logged.
 """
 
 from __future__ import annotations
@@ -37,10 +46,9 @@ import numpy as np
 import pandas as pd
 
 from finscale.config import config_hash
-from finscale.data.config import DataConfig
+from finscale.data.config import DataConfig, check_symbol
 from finscale.data.refresh_log import RefreshLog
 from finscale.data.retry import call_with_retry
-from finscale.data.sources import serves_macro, serves_market
 from finscale.data.sources.base import (
     MARKET_COLUMNS,
     MacroSource,
@@ -50,18 +58,36 @@ from finscale.data.sources.base import (
     TransientSourceError,
 )
 from finscale.data.sources.fred import FredSource
-from finscale.data.validation import DataValidationError, ensure_valid_macro, ensure_valid_market
+from finscale.data.universe import (
+    FRED_PREFIX,
+    MARKET_PREFIX,
+    fred_artifact_name,
+    market_artifact_name,
+    resolve_universe,
+)
+from finscale.data.validation import (
+    Clock,
+    DataValidationError,
+    ensure_valid_macro,
+    ensure_valid_market,
+    utc_now,
+)
 from finscale.io.atomic import ChecksumMismatchError, md5_file
 from finscale.manifest.artifacts import load_frame, save_frame
 from finscale.manifest.store import ArtifactRecord, Manifest
 from finscale.workspace import Workspace
 
+__all__ = [
+    "FRED_KIND", "FRED_PREFIX", "MARKET_KIND", "MARKET_PREFIX", "RefreshStatus",
+    "RefreshSummary", "failure_summary", "fred_artifact_name", "full_refresh_hint",
+    "market_artifact_name", "refresh_macro", "refresh_market", "refresh_universe",
+    "resolve_universe",
+]
+
 log = logging.getLogger(__name__)
 
 MARKET_KIND = "raw_market"
 FRED_KIND = "raw_fred"
-MARKET_PREFIX = "raw/market/"
-FRED_PREFIX = "raw/fred/"
 MARKET_SUBDIR = "market"
 FRED_SUBDIR = "fred"
 RESTATEMENT_RTOL = 1e-9
@@ -121,12 +147,14 @@ class _SeriesPlan:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def market_artifact_name(ticker: str) -> str:
-    return f"{MARKET_PREFIX}{ticker}"
-
-
-def fred_artifact_name(series_id: str) -> str:
-    return f"{FRED_PREFIX}{series_id}"
+def full_refresh_hint(name: str | None = None) -> str:
+    """The command that re-fetches ``name`` (a raw artifact) in full, or every series."""
+    if name is not None and name.startswith(MARKET_PREFIX):
+        return f"`finscale data refresh --full --tickers {name.removeprefix(MARKET_PREFIX)} " \
+               f"--series`"
+    if name is not None and name.startswith(FRED_PREFIX):
+        return f"`finscale data refresh --full --tickers --series {name.removeprefix(FRED_PREFIX)}`"
+    return "`finscale data refresh --full`"
 
 
 def data_config_hash(config: DataConfig) -> str:
@@ -182,26 +210,40 @@ def _save(
     return stored.record
 
 
+def _withdrawn_rows(stored: pd.DataFrame | None, fetched: pd.DataFrame) -> str | None:
+    """None unless the source's history ends before the stored one; else what it withdrew."""
+    if stored is None or stored.empty or fetched.empty or fetched.index[-1] >= stored.index[-1]:
+        return None
+    gone = stored.index[stored.index > fetched.index[-1]]
+    shown = ", ".join(str(_iso(d)) for d in gone[:3]) + (" ..." if len(gone) > 3 else "")
+    return (f"source withdrew the {len(gone)} newest stored row(s) ({shown}); its history "
+            f"ends {_iso(fetched.index[-1])}")
+
+
 def _full_refresh(
     manifest: Manifest, plan: _SeriesPlan, start: date, latest: ArtifactRecord | None,
-    stored: pd.DataFrame | None, restated_because: str | None,
+    stored: pd.DataFrame | None, restated_because: str | None, *, asked_full: bool,
 ) -> RefreshSummary:
-    """Fetch the whole history, validate, and store it unless identical to what is stored."""
+    """Fetch the whole history, validate, and store it unless identical to what is stored.
+
+    A history shorter than the stored one is refused unless a full refresh was asked for.
+    """
     fetched = plan.fetch(start)
-    if stored is not None and not stored.empty and not fetched.empty \
-            and fetched.index[-1] < stored.index[-1]:
-        return _failed(plan, f"source history ends {_iso(fetched.index[-1])}, before the stored "
-                       f"last date {_iso(stored.index[-1])}; refusing to shrink history", latest)
+    withdrawn = _withdrawn_rows(stored, fetched)
+    if withdrawn is not None and not asked_full:
+        return _failed(plan, f"{withdrawn}; refusing to shrink history: run "
+                       f"{full_refresh_hint(plan.name)} to store the shorter history", latest)
+    restated_because = withdrawn or restated_because
     frame = plan.clean(fetched)
     if latest is not None and stored is not None and frame.equals(stored):
         return _unchanged(plan, latest, "full fetch identical to stored version")
     meta = {"fetch_start": _iso(start), "fetch_last": _iso(frame.index[-1]), "full_fetch": True,
             "rows_fetched": len(fetched), "restated": restated_because}
     record = _save(manifest, plan, frame, meta)
-    previous_rows = len(stored) if stored is not None else 0
+    previous_rows = len(stored) if stored is not None else (latest.rows if latest else 0)
     status = RefreshStatus.RESTATED if restated_because else RefreshStatus.NEW_ROWS
     reason = restated_because or ("full fetch" if latest is not None else "first fetch")
-    return RefreshSummary(plan.name, plan.symbol, status, len(frame) - previous_rows,
+    return RefreshSummary(plan.name, plan.symbol, status, max(0, len(frame) - previous_rows),
                           len(frame), record.version, record.md5, reason)
 
 
@@ -222,7 +264,8 @@ def _incremental_refresh(
         )
     if disagreement is not None:
         log.info("%s: %s; re-fetching full history", plan.name, disagreement)
-        return _full_refresh(manifest, plan, config.start, latest, stored, disagreement)
+        return _full_refresh(manifest, plan, config.start, latest, stored, disagreement,
+                             asked_full=False)
     new_rows = fetched.loc[fetched.index > last_stored]
     if new_rows.empty:
         return _unchanged(plan, latest, f"no rows after {_iso(last_stored)}")
@@ -267,8 +310,9 @@ def _load_stored(
         return load_frame(manifest, latest), None
     except ChecksumMismatchError as exc:
         if not full:
-            raise ChecksumMismatchError(f"{exc}; run a full refresh (--full) to re-fetch") \
-                from exc
+            raise ChecksumMismatchError(
+                f"{exc}; run {full_refresh_hint(plan.name)} to re-fetch it", path=exc.path
+            ) from exc
         return None, f"stored version {latest.version} failed its MD5 check, re-fetched: {exc}"
 
 
@@ -277,15 +321,16 @@ def _refresh_series(
 ) -> RefreshSummary:
     """Refresh one series; permanent problems become a ``failed`` summary, transient raise."""
     latest = manifest.latest(plan.name)
-    fingerprint = plan.fingerprint()
-    plan = replace(plan, meta={**plan.meta, FINGERPRINT_META_KEY: fingerprint})
-    if not full and _source_unchanged(manifest, plan, latest, fingerprint):
-        assert latest is not None
-        return _unchanged(plan, latest, f"source unchanged since version {latest.version}")
     try:
+        fingerprint = plan.fingerprint()
+        plan = replace(plan, meta={**plan.meta, FINGERPRINT_META_KEY: fingerprint})
+        if not full and _source_unchanged(manifest, plan, latest, fingerprint):
+            assert latest is not None
+            return _unchanged(plan, latest, f"source unchanged since version {latest.version}")
         stored, damaged = _load_stored(manifest, plan, latest, full)
         if stored is None or stored.empty or full:
-            return _full_refresh(manifest, plan, config.start, latest, stored, damaged)
+            return _full_refresh(manifest, plan, config.start, latest, stored, damaged,
+                                 asked_full=full)
         return _incremental_refresh(manifest, plan, config, latest, stored)
     except (PermanentSourceError, DataValidationError, ChecksumMismatchError) as exc:
         return _failed(plan, str(exc), latest)
@@ -320,12 +365,12 @@ def _refresh(
 
 
 def _market_plan(
-    workspace: Workspace, source: MarketSource, ticker: str, config: DataConfig
+    workspace: Workspace, source: MarketSource, ticker: str, config: DataConfig, clock: Clock
 ) -> _SeriesPlan:
     columns = list(MARKET_COLUMNS)
 
     def clean(frame: pd.DataFrame) -> pd.DataFrame:
-        return ensure_valid_market(frame, ticker, config.validation)[columns]
+        return ensure_valid_market(frame, ticker, config.validation, clock=clock)[columns]
 
     return _SeriesPlan(
         name=market_artifact_name(ticker), kind=MARKET_KIND, symbol=ticker,
@@ -341,7 +386,7 @@ def _market_plan(
 
 
 def _macro_plan(
-    workspace: Workspace, source: MacroSource, series_id: str, config: DataConfig
+    workspace: Workspace, source: MacroSource, series_id: str, config: DataConfig, clock: Clock
 ) -> _SeriesPlan:
     return _SeriesPlan(
         name=fred_artifact_name(series_id), kind=FRED_KIND, symbol=series_id,
@@ -349,7 +394,7 @@ def _macro_plan(
         fetch=lambda start: call_with_retry(
             lambda: source.fetch_series(series_id, start, None), retry=config.retry,
             what=f"{source.name}: {series_id} from {_iso(start)}"),
-        clean=lambda frame: ensure_valid_macro(frame, series_id),
+        clean=lambda frame: ensure_valid_macro(frame, series_id, clock=clock),
         config_hash=data_config_hash(config), meta={"series_id": series_id},
         fingerprint=lambda: source.series_fingerprint(series_id)
         if isinstance(source, FingerprintedMacroSource) else None,
@@ -359,55 +404,29 @@ def _macro_plan(
 def refresh_market(
     manifest: Manifest, workspace: Workspace, source: MarketSource, ticker: str,
     config: DataConfig, *, full: bool = False, check_log: RefreshLog | None = None,
+    clock: Clock = utc_now,
 ) -> RefreshSummary:
     """Refresh ``raw/market/<ticker>``; raises TransientSourceError so callers may retry.
 
-    The check goes to ``check_log`` (a log on the manifest's database when None).
+    The check goes to ``check_log`` (a log on the manifest's database when None). An invalid
+    ticker raises InvalidSymbolError before anything is fetched or logged.
     """
-    plan = _market_plan(workspace, source, ticker, config)
+    plan = _market_plan(workspace, source, check_symbol(ticker), config, clock)
     return _refresh(manifest, plan, config, full, check_log)
 
 
 def refresh_macro(
     manifest: Manifest, workspace: Workspace, source: MacroSource, series_id: str,
     config: DataConfig, *, full: bool = False, check_log: RefreshLog | None = None,
+    clock: Clock = utc_now,
 ) -> RefreshSummary:
     """Refresh ``raw/fred/<series_id>``; raises TransientSourceError so callers may retry.
 
-    The check goes to ``check_log`` (a log on the manifest's database when None).
+    The check goes to ``check_log`` (a log on the manifest's database when None). An invalid
+    series id raises InvalidSymbolError before anything is fetched or logged.
     """
-    plan = _macro_plan(workspace, source, series_id, config)
+    plan = _macro_plan(workspace, source, check_symbol(series_id), config, clock)
     return _refresh(manifest, plan, config, full, check_log)
-
-
-def _chosen(
-    configured: Sequence[str], given: Sequence[str] | None, served: bool, what: str,
-    config: DataConfig,
-) -> tuple[str, ...]:
-    if served:
-        return tuple(configured if given is None else given)
-    if given:
-        raise PermanentSourceError(
-            f"source {config.source!r} serves no {what} (asked for {list(given)}); use "
-            f"source 'online' (Yahoo bars + FRED series) or 'csv' (the mirror)"
-        )
-    return ()
-
-
-def resolve_universe(
-    config: DataConfig, tickers: Sequence[str] | None, fred_series: Sequence[str] | None
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The tickers and FRED series to refresh from ``config.source``.
-
-    The given ones, else the config's; a half the source does not serve (FRED series for
-    ``yahoo``, tickers for ``fred``) is empty, and asking for it explicitly is an error.
-    """
-    return (
-        _chosen(config.tickers, tickers, serves_market(config.source), "market tickers",
-                config),
-        _chosen(config.fred_series, fred_series, serves_macro(config.source), "FRED series",
-                config),
-    )
 
 
 def failure_summary(name: str, error: BaseException | str) -> RefreshSummary:
@@ -419,7 +438,7 @@ def refresh_universe(
     manifest: Manifest, workspace: Workspace, config: DataConfig, *,
     market_source: MarketSource | None, macro_source: MacroSource | None,
     tickers: Sequence[str] | None = None, fred_series: Sequence[str] | None = None,
-    full: bool = False,
+    full: bool = False, clock: Clock = utc_now,
 ) -> list[RefreshSummary]:
     """Refresh every ticker and series (config's universe when None); one failure stops none.
 
@@ -434,11 +453,13 @@ def refresh_universe(
     if market_source is not None:
         for ticker in tickers:
             jobs.append((market_artifact_name(ticker), lambda t=ticker: refresh_market(
-                manifest, workspace, market_source, t, config, full=full, check_log=check_log)))
+                manifest, workspace, market_source, t, config, full=full, check_log=check_log,
+                clock=clock)))
     if macro_source is not None:
         for series_id in fred_series:
             jobs.append((fred_artifact_name(series_id), lambda s=series_id: refresh_macro(
-                manifest, workspace, macro_source, s, config, full=full, check_log=check_log)))
+                manifest, workspace, macro_source, s, config, full=full, check_log=check_log,
+                clock=clock)))
     summaries: list[RefreshSummary] = []
     try:
         for position, (name, job) in enumerate(jobs, start=1):

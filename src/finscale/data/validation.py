@@ -5,13 +5,20 @@ few plus a count), so a rejected refresh says exactly what is wrong and where. M
 frames are checked for layout, dtypes, ordering, NaNs, positive prices, OHLC consistency
 and sessions against the exchange calendar (VIX's all-zero volume is valid); macro series
 for ordering and finite values.
+
+Both refuse rows from the future (``future_dates``): a bar dated after the exchange's
+current session (the last session on or before today, New York time) or an observation
+dated after today in New York. Such a row, once stored, would make every later refresh look
+like shrinking history. "Now" comes from a ``Clock`` argument so tests can set it.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import numpy as np
@@ -23,6 +30,10 @@ from finscale.data.sources.base import MACRO_INDEX, MARKET_COLUMNS, MARKET_INDEX
 SHOWN_DATES = 5
 PRICE_COLUMNS: tuple[str, ...] = ("Open", "High", "Low", "Close", "Adj Close")
 CALENDAR_START = "1980-01-01"
+# FRED dates its observations in US Eastern time, like the exchange.
+MACRO_TIMEZONE = ZoneInfo("America/New_York")
+
+Clock = Callable[[], datetime]
 
 RULE_COLUMNS = "required_columns"
 RULE_DTYPES = "dtypes"
@@ -37,6 +48,12 @@ RULE_SESSION_GAPS = "session_gaps"
 RULE_NON_SESSIONS = "non_session_dates"
 RULE_FINITE = "finite_values"
 RULE_EMPTY = "not_empty"
+RULE_FUTURE = "future_dates"
+
+
+def utc_now() -> datetime:
+    """The default clock: the current time, timezone-aware."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,29 @@ def _calendar(name: str) -> xcals.ExchangeCalendar:
 def exchange_sessions(name: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """The exchange's scheduled sessions in [start, end] (tz-naive dates)."""
     return _calendar(name).sessions_in_range(start.normalize(), end.normalize())
+
+
+def current_session(name: str, now: datetime) -> pd.Timestamp:
+    """The exchange's last session on or before today in its own time zone (tz-naive)."""
+    calendar = _calendar(name)
+    today = pd.Timestamp(now.astimezone(ZoneInfo(str(calendar.tz))).date())
+    today = min(max(today, calendar.first_session), calendar.last_session)
+    return calendar.date_to_session(today, direction="previous").tz_localize(None)
+
+
+def macro_today(now: datetime) -> pd.Timestamp:
+    """Today's date in New York (tz-naive): the newest date a macro observation may carry."""
+    return pd.Timestamp(now.astimezone(MACRO_TIMEZONE).date())
+
+
+def _future_violation(
+    index: pd.DatetimeIndex, limit: pd.Timestamp, what: str
+) -> list[RuleViolation]:
+    """Rows dated after ``limit``: data from the future is never stored."""
+    future = np.asarray(index > limit)
+    if not future.any():
+        return []
+    return [_violation(RULE_FUTURE, index, future, f"after {what} {limit.date().isoformat()}")]
 
 
 def _index_violations(index: pd.Index, expected_name: str) -> list[RuleViolation]:
@@ -206,9 +246,14 @@ def apply_nan_policy(frame: pd.DataFrame, config: ValidationConfig) -> tuple[pd.
 
 
 def validate_market_frame(
-    frame: pd.DataFrame, ticker: str, config: ValidationConfig, dropped_nan_rows: int = 0
+    frame: pd.DataFrame, ticker: str, config: ValidationConfig, dropped_nan_rows: int = 0,
+    *, clock: Clock = utc_now,
 ) -> ValidationReport:
-    """Check every market rule on ``frame``; never raises for bad data, reports it."""
+    """Check every market rule on ``frame``; never raises for bad data, reports it.
+
+    Sessions are checked only up to the current session: future rows are one violation of
+    their own, not also a run of "missing sessions" up to the calendar's end.
+    """
     def report(found: list[RuleViolation]) -> ValidationReport:
         return ValidationReport(ticker, len(frame), tuple(found), dropped_nan_rows)
 
@@ -219,25 +264,34 @@ def validate_market_frame(
         return report(found)
     found += _value_violations(frame)
     if not any(v.rule in (RULE_SORTED, RULE_UNIQUE) for v in found):
-        found += _session_violations(frame.index, config)
+        session = current_session(config.calendar, clock())
+        found += _future_violation(frame.index, session, f"the current {config.calendar} session")
+        found += _session_violations(frame.index[frame.index <= session], config)
     return report(found)
 
 
-def ensure_valid_market(frame: pd.DataFrame, ticker: str, config: ValidationConfig) -> pd.DataFrame:
+def ensure_valid_market(
+    frame: pd.DataFrame, ticker: str, config: ValidationConfig, *, clock: Clock = utc_now
+) -> pd.DataFrame:
     """Apply the NaN policy, validate, and return the frame to store; raises on any rule."""
     cleaned, dropped = apply_nan_policy(frame, config)
-    validate_market_frame(cleaned, ticker, config, dropped).raise_if_failed()
+    validate_market_frame(cleaned, ticker, config, dropped, clock=clock).raise_if_failed()
     return cleaned
 
 
-def validate_macro_frame(frame: pd.DataFrame, series_id: str) -> ValidationReport:
-    """A macro series: one float64 column named ``series_id``, sorted unique dates, finite."""
+def validate_macro_frame(
+    frame: pd.DataFrame, series_id: str, *, clock: Clock = utc_now
+) -> ValidationReport:
+    """A macro series: one float64 column named ``series_id``, sorted unique dates, finite,
+    none dated after today (New York)."""
     def report(found: list[RuleViolation]) -> ValidationReport:
         return ValidationReport(series_id, len(frame), tuple(found))
 
     if frame.empty:
         return report([RuleViolation(RULE_EMPTY, (), 0, "no rows")])
     found = _index_violations(frame.index, MACRO_INDEX)
+    if isinstance(frame.index, pd.DatetimeIndex) and frame.index.tz is None:
+        found += _future_violation(frame.index, macro_today(clock()), "today")
     if list(frame.columns) != [series_id]:
         found.append(RuleViolation(RULE_COLUMNS, (), len(frame),
                                    f"columns {list(frame.columns)}, expected [{series_id!r}]"))
@@ -251,7 +305,9 @@ def validate_macro_frame(frame: pd.DataFrame, series_id: str) -> ValidationRepor
     return report(found)
 
 
-def ensure_valid_macro(frame: pd.DataFrame, series_id: str) -> pd.DataFrame:
+def ensure_valid_macro(
+    frame: pd.DataFrame, series_id: str, *, clock: Clock = utc_now
+) -> pd.DataFrame:
     """Drop missing observations, validate, and return the series; raises on any rule.
 
     FRED publishes "no value" (``.``) on holidays, so a NaN is an absent observation, not
@@ -259,5 +315,5 @@ def ensure_valid_macro(frame: pd.DataFrame, series_id: str) -> pd.DataFrame:
     """
     if series_id in frame.columns and frame[series_id].dtype == np.float64:
         frame = frame.loc[frame[series_id].notna().to_numpy()]
-    validate_macro_frame(frame, series_id).raise_if_failed()
+    validate_macro_frame(frame, series_id, clock=clock).raise_if_failed()
     return frame

@@ -78,7 +78,7 @@ def resolve_mirror(config: DataConfig, mirror: Path | None) -> Path:
 
 
 def _csv(config: DataConfig, mirror: Path | None, **_: Any) -> CsvMirrorSource:
-    return CsvMirrorSource(resolve_mirror(config, mirror))
+    return CsvMirrorSource(resolve_mirror(config, mirror), config.mirror_max_file_mb)
 
 
 # The online sources are imported when chosen: they import retry (which imports this package)

@@ -5,7 +5,9 @@ Layout of the mirror directory::
     <mirror>/market/<TICKER>.csv   Date,Open,High,Low,Close,Adj Close,Volume
     <mirror>/fred/<SERIES>.csv     date,<SERIES>   (FRED writes "." or "" for missing)
 
-It serves offline runs, tests and CI (``../shared/data`` is such a mirror).
+It serves offline runs, tests and CI (``../shared/data`` is such a mirror). A file that
+resolves outside the mirror (a symlink, a ``..`` in a name) or is larger than
+``data.mirror_max_file_mb`` is refused before it is read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from finscale.data.config import DEFAULT_MIRROR_MAX_FILE_MB
 from finscale.data.sources.base import (
     MACRO_INDEX,
     MARKET_COLUMNS,
@@ -28,6 +31,7 @@ MARKET_SUBDIR = "market"
 FRED_SUBDIR = "fred"
 FRED_MISSING_MARKERS = (".", "")
 DATE_FORMAT = "%Y-%m-%d"
+BYTES_PER_MB = 1024 * 1024
 
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
@@ -101,8 +105,28 @@ class CsvMirrorSource:
 
     name = "csv"
 
-    def __init__(self, mirror: Path) -> None:
+    def __init__(self, mirror: Path, max_file_mb: float = DEFAULT_MIRROR_MAX_FILE_MB) -> None:
         self.mirror = Path(mirror)
+        self.max_file_mb = max_file_mb
+
+    def _checked(self, path: Path) -> Path:
+        """The file to read for ``path``: resolved, inside the mirror, within the size limit.
+
+        A missing file passes unchanged (the reader names it).
+        """
+        if not path.is_file():
+            return path
+        resolved, root = path.resolve(), self.mirror.resolve()
+        if not resolved.is_relative_to(root):
+            raise PermanentSourceError(
+                f"csv mirror: {path} resolves to {resolved}, outside the mirror {root}; "
+                f"refusing to read it")
+        size = resolved.stat().st_size
+        if size > self.max_file_mb * BYTES_PER_MB:
+            raise PermanentSourceError(
+                f"csv mirror: {path}: {size} bytes ({size / BYTES_PER_MB:.1f} MB) exceeds "
+                f"data.mirror_max_file_mb={self.max_file_mb:g}; refusing to parse it")
+        return resolved  # read what was checked, not the link (which could change)
 
     def market_path(self, ticker: str) -> Path:
         return self.mirror / MARKET_SUBDIR / f"{ticker}.csv"
@@ -112,19 +136,20 @@ class CsvMirrorSource:
 
     def fetch_bars(self, ticker: str, start: date | None, end: date | None) -> pd.DataFrame:
         """Bars of ``ticker`` from ``<mirror>/market/<ticker>.csv``, filtered to [start, end]."""
-        return filter_dates(read_market_csv(self.market_path(ticker)), start, end)
+        frame = read_market_csv(self._checked(self.market_path(ticker)))
+        return filter_dates(frame, start, end)
 
     def fetch_series(self, series_id: str, start: date | None, end: date | None) -> pd.DataFrame:
         """Observations from ``<mirror>/fred/<series_id>.csv``, filtered to [start, end]."""
-        frame = read_fred_csv(self.series_path(series_id), series_id)
+        frame = read_fred_csv(self._checked(self.series_path(series_id)), series_id)
         return filter_dates(frame, start, end)
 
     def bars_fingerprint(self, ticker: str) -> str | None:
         """MD5 of the ticker's file (None if absent): lets a refresh skip an unchanged file."""
-        path = self.market_path(ticker)
+        path = self._checked(self.market_path(ticker))
         return md5_file(path) if path.is_file() else None
 
     def series_fingerprint(self, series_id: str) -> str | None:
         """MD5 of the series' file (None if absent): lets a refresh skip an unchanged file."""
-        path = self.series_path(series_id)
+        path = self._checked(self.series_path(series_id))
         return md5_file(path) if path.is_file() else None
