@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow
 from prefect.futures import PrefectFuture
 
-from finscale.data.config import SourceName
+from finscale.data.config import SourceName, Symbol
 from finscale.data.refresh import (
     RefreshStatus,
     RefreshSummary,
@@ -49,8 +49,8 @@ def _gather(name: str, future: PrefectFuture[RefreshSummary]) -> RefreshSummary:
 
 @flow(name="data_refresh", log_prints=True)
 def data_refresh(
-    tickers: list[str] | None = None,
-    fred_series: list[str] | None = None,
+    tickers: list[Symbol] | None = None,
+    fred_series: list[Symbol] | None = None,
     source: SourceName = "csv",
     mirror: str | None = None,
     full: bool = False,
@@ -62,9 +62,10 @@ def data_refresh(
 
     Args:
         tickers: Market tickers to refresh; empty (null) = data.tickers of the config,
-            [] = none.
+            [] = none. Each must match data.config.SYMBOL_PATTERN (e.g. SPY, BRK-B); a
+            bad one fails the run before it starts.
         fred_series: FRED series to refresh; empty (null) = data.fred_series of the config,
-            [] = none.
+            [] = none. Same pattern as tickers (e.g. DGS10).
         source: Where data comes from: online = Yahoo bars + FRED series (needs FRED_API_KEY
             on the worker), yahoo = Yahoo bars only, fred = FRED series only, csv = both from
             the mirror folder (offline).

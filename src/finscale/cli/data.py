@@ -8,23 +8,44 @@ from pathlib import Path
 from typing import get_args
 
 from finscale.cli.common import AppContext, build_context, print_table
-from finscale.data.config import SourceName
+from finscale.data.config import InvalidSymbolError, SourceName, check_symbol
 from finscale.data.refresh import (
     FRED_KIND,
     MARKET_KIND,
     RefreshStatus,
     RefreshSummary,
+    full_refresh_hint,
     refresh_universe,
 )
 from finscale.data.refresh_log import RefreshCheck, RefreshLog
 from finscale.data.sources import make_macro_source, make_market_source
 from finscale.data.sources.base import OFFLINE_HINT, SourceError, SourceUnreachableError
-from finscale.manifest.store import ArtifactRecord
+from finscale.data.universe import is_raw_artifact_name
+from finscale.io.atomic import ChecksumMismatchError
+from finscale.manifest.store import ArtifactRecord, Manifest
 
 EXIT_FAILED_SERIES = 1
 EXIT_SOURCE_ERROR = 2
 SOURCES: tuple[str, ...] = get_args(SourceName)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def symbol_argument(value: str) -> str:
+    """argparse type of a ticker or series id: refused at the command line, one line."""
+    try:
+        return check_symbol(value)
+    except InvalidSymbolError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def damaged_file_message(manifest: Manifest, exc: ChecksumMismatchError) -> str:
+    """One line for a stored file that failed its MD5: the error and how to repair it."""
+    owner = next((r for r in manifest.all_versions()
+                  if exc.path is not None and manifest.absolute(r) == exc.path), None)
+    if owner is not None and owner.kind in (MARKET_KIND, FRED_KIND):
+        return f"{owner.name}: {exc}; run {full_refresh_hint(owner.name)} to re-fetch it"
+    return (f"{exc}; `finscale manifest verify` lists damaged files, "
+            f"{full_refresh_hint()} re-fetches raw data")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,10 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
              "data.overlap_days rows, so a restatement older than that is caught only by --full",
     )
     refresh.add_argument(
-        "--tickers", nargs="*", help="tickers (default: data.tickers; the bare flag: none)"
+        "--tickers", nargs="*", type=symbol_argument,
+        help="tickers (default: data.tickers; the bare flag: none)",
     )
     refresh.add_argument(
-        "--series", nargs="*", help="FRED series (default: data.fred_series; the bare flag: none)"
+        "--series", nargs="*", type=symbol_argument,
+        help="FRED series (default: data.fred_series; the bare flag: none)",
     )
     refresh.set_defaults(func=run_refresh)
 
@@ -127,6 +150,19 @@ def _status_rows(
     return rows
 
 
+def _valid_names_only(
+    records: list[ArtifactRecord], checks: dict[str, RefreshCheck]
+) -> tuple[list[ArtifactRecord], dict[str, RefreshCheck]]:
+    """Drop names no refresh accepts now (stored or logged before names were validated)."""
+    junk = sorted({r.name for r in records} | set(checks))
+    junk = [name for name in junk if not is_raw_artifact_name(name)]
+    if junk:
+        print(f"ignored {len(junk)} name(s) that are not valid series names: {junk[:5]}",
+              file=sys.stderr)
+    return ([r for r in records if r.name not in junk],
+            {k: v for k, v in checks.items() if k not in junk})
+
+
 def run_status(args: argparse.Namespace) -> int:
     """Print the latest stored version of every raw series and its last check."""
     ctx = build_context(args)
@@ -138,6 +174,7 @@ def run_status(args: argparse.Namespace) -> int:
     finally:
         check_log.close()
         manifest.close()
+    records, checks = _valid_names_only(records, checks)
     if not records and not checks:
         print(f"no raw data in {ctx.workspace.home}; run `finscale data refresh` first")
         return 0

@@ -6,19 +6,23 @@ import argparse
 import sys
 
 from finscale.cli.common import build_context, print_table
+from finscale.cli.data import damaged_file_message, symbol_argument
 from finscale.datasets.splits import SplitTooSmallError, fold_label
 from finscale.features.build import MissingRawDataError
+from finscale.io.atomic import ChecksumMismatchError
 
 EXIT_REFUSED = 3
 TIMESCALES = ("daily", "weekly")
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ticker", help="target ticker (dataset.ticker)")
+    parser.add_argument("--ticker", type=symbol_argument, help="target ticker (dataset.ticker)")
     parser.add_argument("--tier", help="feature tier (dataset.tier)")
     parser.add_argument("--context", type=int, help="rows per input window (dataset.context)")
-    parser.add_argument("--cross-assets", nargs="*", help="other tickers as inputs")
-    parser.add_argument("--pooled", nargs="*", help="stack these tickers (dataset.pooled_tickers)")
+    parser.add_argument("--cross-assets", nargs="*", type=symbol_argument,
+                        help="other tickers as inputs")
+    parser.add_argument("--pooled", nargs="*", type=symbol_argument,
+                        help="stack these tickers (dataset.pooled_tickers)")
     parser.add_argument("--fold", type=int, metavar="K",
                         help="walk-forward fold K's ranges (dataset.splits.walk_forward.fold; "
                         "default folds unless dataset.splits.walk_forward sets them)")
@@ -66,6 +70,9 @@ def run_build(args: argparse.Namespace) -> int:
     except (SplitTooSmallError, MissingRawDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    except ChecksumMismatchError as exc:
+        print(f"error: {damaged_file_message(manifest, exc)}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         manifest.close()
     meta = record.meta
@@ -100,6 +107,9 @@ def run_describe(args: argparse.Namespace) -> int:
                                     include_weekly=not args.no_weekly)
     except MissingRawDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ChecksumMismatchError as exc:
+        print(f"error: {damaged_file_message(manifest, exc)}", file=sys.stderr)
         return EXIT_REFUSED
     finally:
         manifest.close()

@@ -6,12 +6,14 @@ import argparse
 import sys
 
 from finscale.cli.common import build_context, print_table
+from finscale.cli.data import damaged_file_message, symbol_argument
 from finscale.config import ConfigError
 from finscale.features.build import MissingRawDataError, build_feature_table
 from finscale.features.engine import describe_tier, load_tier
 from finscale.features.macro import MACRO_TIER, load_macro_tier
 from finscale.features.paths import resolve_tiers_dir
 from finscale.features.vix import VIX_TIER, load_vix_tier
+from finscale.io.atomic import ChecksumMismatchError
 
 EXIT_MISSING_DATA = 3
 TIMESCALES = ("daily", "weekly")
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     build = commands.add_parser("build", help="compute (or reuse) feature tables per ticker")
     build.add_argument("--tier", help="tier name (default: features.tier of the config)")
-    build.add_argument("--tickers", nargs="+", help="tickers (default: dataset.ticker)")
+    build.add_argument("--tickers", nargs="+", type=symbol_argument,
+                       help="tickers (default: dataset.ticker)")
     build.add_argument("--timescale", choices=TIMESCALES, default="daily")
     build.set_defaults(func=run_build)
 
@@ -50,6 +53,9 @@ def run_build(args: argparse.Namespace) -> int:
                          record.md5[:12]])
     except MissingRawDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_MISSING_DATA
+    except ChecksumMismatchError as exc:
+        print(f"error: {damaged_file_message(manifest, exc)}", file=sys.stderr)
         return EXIT_MISSING_DATA
     finally:
         manifest.close()
