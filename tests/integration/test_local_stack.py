@@ -5,7 +5,6 @@ A port in use is one line naming the port and the setting that changes it."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,23 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-STACK = REPO / "deployments" / "stack.py"
+from tests.support.stack import free_port as _free_port
+from tests.support.stack import run_stack as _stack
+
 START_TIMEOUT_S = 600
 STOP_TIMEOUT_S = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _stack(home: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"FINSCALE_HOME": str(home), "PREFECT_HOME": str(home / "prefect-client")})
-    return subprocess.run([sys.executable, str(STACK), *args], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def _get(url: str) -> int:
