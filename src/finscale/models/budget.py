@@ -218,6 +218,20 @@ def resolve_budget(base: PatchTSTConfig, budget: int | str, tolerance: float) ->
     return resolved
 
 
+def resolve_depth(
+    base: PatchTSTConfig, budget: int | str, tolerance: float, n_layers: int
+) -> PatchTSTConfig:
+    """The family width that brings ``n_layers`` layers closest to ``budget``: a shape
+    variant (deeper and narrower, or shallower and wider) of the same size, as HPO suggests
+    it. Refuses (``BudgetMismatchError``, naming the shape) when no width fits at that depth."""
+    target = parse_budget(budget)
+    widths = _width_for(base, n_layers, target)
+    d_model = min(widths, key=lambda d: abs(_count(base, d, n_layers) - target))
+    resolved = _shape(base, d_model, n_layers)
+    check_budget(resolved, target, tolerance)
+    return resolved
+
+
 def _input_shape(model: ModelConfig, n_features: int, context: int, n_tasks: int) -> PatchTSTConfig:
     """The config with every non-size field set; sizes are placeholders the resolver replaces."""
     return PatchTSTConfig(
@@ -236,6 +250,8 @@ def resolve_architecture(
     """Turn the YAML ``model`` section and the input shape into the PatchTST to build.
 
     * budget set, no explicit sizes: the family member closest to the budget (±tolerance).
+    * budget and n_layers set, no d_model: the width at that depth closest to the budget
+      (±tolerance; ``resolve_depth``).
     * explicit d_model + n_layers (n_heads, d_ff default to the family's): used as given;
       if a budget is also set, the real count must meet it or BudgetMismatchError is raised.
     """
@@ -247,6 +263,10 @@ def resolve_architecture(
         if model.budget is None:
             raise ValueError("model.budget is None: give model.d_model and model.n_layers")
         return resolve_budget(base, model.budget, model.budget_tolerance)
+    if model.d_model is None and model.n_layers is not None and model.budget is not None:
+        if model.n_heads is not None or model.d_ff is not None:
+            raise ValueError("model.n_heads / model.d_ff need explicit model.d_model too")
+        return resolve_depth(base, model.budget, model.budget_tolerance, model.n_layers)
     if model.d_model is None or model.n_layers is None:
         raise ValueError("explicit sizes need both model.d_model and model.n_layers")
     cfg = replace(
