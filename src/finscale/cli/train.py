@@ -23,6 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--retrain", action="store_true",
                         help="train again although this run identity already finished "
                              "(default: report the finished run and train nothing)")
+    parser.add_argument("--from-study", metavar="STUDY",
+                        help="apply the best parameters of an HPO study (name or HPO file); "
+                             "without --config also its cell config")
+    parser.add_argument("--study-storage", metavar="URL",
+                        help="Optuna storage of --from-study (default: the workspace's)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     parser.set_defaults(func=run_train)
 
@@ -51,7 +56,14 @@ def run_train(args: argparse.Namespace) -> int:
                 RunLockedError)
     if args.train_config:
         args.config = [*(args.config or []), *args.train_config]
-    context = build_context(args, extra_overrides=list(args.overrides))
+    overrides: list[str] | None = list(args.overrides)
+    if args.from_study:
+        from finscale.cli.hpo import study_overrides
+
+        overrides = study_overrides(args, list(args.overrides))
+        if overrides is None:
+            return EXIT_REFUSED
+    context = build_context(args, extra_overrides=overrides)
     try:
         result = train_run(context.config, context.workspace, resume=args.resume,
                            retrain=args.retrain)
