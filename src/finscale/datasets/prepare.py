@@ -71,7 +71,8 @@ def input_blocks(
         vix_record, vix_bars = load_bars(manifest, VIX_TICKER)  # daily VIX, as of each bar
         parents.add(vix_record.id)
         blocks["vix"] = compute_vix_features(vix_bars, index,
-                                             tier=load_vix_tier(config.features.tiers_dir))
+                                             tier=load_vix_tier(config.features.tiers_dir),
+                                             lag_sessions=config.features.vix_lag_sessions)
     if dcfg.include_macro and dcfg.macro_series:
         blocks["macro"] = _macro_block(manifest, config, index, parents)
     for other in dcfg.cross_assets:

@@ -1,7 +1,8 @@
 """Manifest-level feature tables: raw bars in, ``features/<TIER>/<TICKER>`` artifacts out.
 
 A feature table is registered with its parents (the raw artifacts it was computed from)
-and a config hash (tier declarations + features config + timescale). When the latest
+and a config hash (tier declarations + features config, ``vix_lag_sessions`` included, +
+timescale), so tables built with different VIX lags never share a cache entry. When the latest
 version already has the same parents and hash, and its file still verifies, nothing is
 recomputed.
 """
@@ -111,8 +112,10 @@ def build_feature_table(
     if reusable is not None:
         return FeatureBuildResult(name, reusable, created=False)
     bars = resample_bars(load_frame(manifest, raw_record), timescale)
-    vix = resample_bars(load_frame(manifest, vix_record), timescale) if vix_record else None
-    table = compute_tier(tier, bars, vix=vix, timescale=timescale)
+    # the VIX stays daily at every timescale: its session lag counts VIX days, not bars
+    vix = load_frame(manifest, vix_record) if vix_record else None
+    table = compute_tier(tier, bars, vix=vix, timescale=timescale,
+                         vix_lag_sessions=features.vix_lag_sessions)
     stored = save_frame(
         manifest, table, name=name, kind=FEATURES_KIND, directory=workspace.features_dir,
         source=FEATURES_SOURCE, config_hash=hash_, parents=parents,

@@ -9,12 +9,13 @@ import pandas as pd
 
 from finscale.config.errors import ConfigError
 from finscale.data.sources.base import MARKET_COLUMNS
+from finscale.features.config import DEFAULT_VIX_LAG_SESSIONS
 from finscale.features.declarations import FeatureDeclaration, FeatureTier, load_declarations
 from finscale.features.inputs import DAILY, FeatureInputs
 from finscale.features.macro import MACRO_TIER, compute_macro_features, load_macro_tier
 from finscale.features.paths import resolve_tiers_dir
 from finscale.features.registry import CROSS_ASSET_FAMILIES, FAMILIES, compute_one
-from finscale.features.vix import VIX_TIER, compute_vix_features, load_vix_tier
+from finscale.features.vix import VIX_TIER, align_lagged, compute_vix_features, load_vix_tier
 
 __all__ = [
     "FeatureDeclaration",
@@ -93,14 +94,13 @@ def _check_bars(bars: pd.DataFrame, what: str) -> None:
                          f"first {first}")
 
 
-def align_vix_close(vix: pd.DataFrame, index: pd.DatetimeIndex) -> np.ndarray:
-    """VIX close at or before each date of ``index`` (never a later value)."""
-    closes = vix["Close"].dropna()
-    position = np.searchsorted(closes.index.to_numpy(), index.to_numpy(), "right") - 1
-    out = np.full(len(index), np.nan)
-    seen = position >= 0
-    out[seen] = closes.to_numpy(np.float64)[position[seen]]
-    return out
+def align_vix_close(
+    vix: pd.DataFrame, index: pd.DatetimeIndex, lag_sessions: int = DEFAULT_VIX_LAG_SESSIONS
+) -> np.ndarray:
+    """VIX close joined onto ``index`` ``lag_sessions`` VIX sessions late (lag 0: the close
+    at or before each date; lag 1: the latest close dated strictly before it)."""
+    closes = vix[["Close"]].dropna()
+    return align_lagged(closes, pd.DatetimeIndex(index), lag_sessions)["Close"].to_numpy()
 
 
 def compute_declarations(
@@ -114,7 +114,7 @@ def compute_declarations(
 
 def compute_tier(
     tier: FeatureTier, bars: pd.DataFrame, *, vix: pd.DataFrame | None = None,
-    timescale: str = DAILY,
+    timescale: str = DAILY, vix_lag_sessions: int = DEFAULT_VIX_LAG_SESSIONS,
 ) -> pd.DataFrame:
     """All features of ``tier`` on ``bars`` (raw market layout) at ``timescale``.
 
@@ -124,7 +124,8 @@ def compute_tier(
 
     Returns float64 columns in declaration order on the bars' index, NaN during warm-up
     (at most ``tier.max_lookback`` rows on gap-free data). Cross-asset declarations need
-    ``vix`` (VIX bars; aligned to the bars' dates, last value at or before each date).
+    ``vix`` (the VIX's daily bars at any timescale), joined onto the bars' dates
+    ``vix_lag_sessions`` VIX sessions late (``features.vix_lag_sessions``).
     """
     _check_bars(bars, f"bars for tier {tier.name}")
     vix_close = None
@@ -132,6 +133,6 @@ def compute_tier(
         if vix is None:
             names = [d.name for d in tier.declarations if d.family in CROSS_ASSET_FAMILIES]
             raise ValueError(f"tier {tier.name}: features {names[:5]}... need vix=<VIX bars>")
-        vix_close = align_vix_close(vix, pd.DatetimeIndex(bars.index))
+        vix_close = align_vix_close(vix, pd.DatetimeIndex(bars.index), vix_lag_sessions)
     inputs = FeatureInputs.from_bars(bars, vix_close, timescale)
     return compute_declarations(tier.declarations, inputs)

@@ -1,8 +1,10 @@
 """The VIX tier: 8 features of the CBOE VIX itself, aligned onto a target's trading days.
 
-Computed on the VIX's own daily series (so its windows count VIX days), then each target
-day takes the latest VIX value at or before it: the VIX close is known at the same close.
-Declarations live in ``configs/features/vix.yaml``.
+Computed on the VIX's own daily series (so its windows count VIX days), then joined onto a
+target's days with a lag of ``features.vix_lag_sessions`` VIX sessions: the VIX closes at
+16:15 New York time, a quarter hour after SPY, so with the default lag 1 a target day takes
+the latest VIX value dated strictly before it (knowable at its 16:00 close); lag 0 takes the
+value of the same date. Declarations live in ``configs/features/vix.yaml``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from finscale.features.config import DEFAULT_VIX_LAG_SESSIONS
 from finscale.features.declarations import FeatureTier, load_declarations
 from finscale.features.inputs import (
     FeatureInputs,
@@ -91,9 +94,29 @@ def _vix_inputs(vix: pd.DataFrame) -> FeatureInputs:
                          np.zeros(len(values)))
 
 
-def align_asof(values: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """Rows of ``values`` carried onto ``index``: the latest row dated at or before each day."""
-    position = np.searchsorted(values.index.to_numpy(), index.to_numpy(), "right") - 1
+def vix_positions(
+    dates: pd.DatetimeIndex, index: pd.DatetimeIndex, lag_sessions: int
+) -> np.ndarray:
+    """For each day of ``index``, the row of ``dates`` (VIX days) it may use, -1 for none.
+
+    Lag 0: the latest row dated at or before the day. Lag k >= 1: the latest row that has
+    k - 1 further VIX rows before the day, i.e. ``(rows dated before the day) - k``; lag 1 is
+    the latest row dated strictly before the day. Counting VIX rows (not target rows) keeps
+    the lag a session lag on weekly bars too.
+    """
+    stamps, days = dates.to_numpy(), index.to_numpy()
+    if lag_sessions == 0:
+        return np.searchsorted(stamps, days, "right") - 1
+    return np.searchsorted(stamps, days, "left") - lag_sessions
+
+
+def align_lagged(
+    values: pd.DataFrame, index: pd.DatetimeIndex, lag_sessions: int
+) -> pd.DataFrame:
+    """Rows of ``values`` (indexed by VIX day) carried onto ``index`` ``lag_sessions`` late."""
+    if lag_sessions < 0:
+        raise ValueError(f"vix_lag_sessions must be >= 0, got {lag_sessions}")
+    position = vix_positions(pd.DatetimeIndex(values.index), index, lag_sessions)
     data = values.to_numpy(np.float64)
     out = np.full((len(index), values.shape[1]), np.nan)
     seen = position >= 0
@@ -102,9 +125,11 @@ def align_asof(values: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
 
 
 def compute_vix_features(
-    vix: pd.DataFrame, index: pd.DatetimeIndex, *, tier: FeatureTier | None = None
+    vix: pd.DataFrame, index: pd.DatetimeIndex, *, tier: FeatureTier | None = None,
+    lag_sessions: int = DEFAULT_VIX_LAG_SESSIONS,
 ) -> pd.DataFrame:
-    """The VIX tier on the VIX's own days, aligned onto ``index`` (float64, NaN warm-up)."""
+    """The VIX tier on the VIX's own days, joined onto ``index`` ``lag_sessions`` VIX
+    sessions late (float64, NaN warm-up); ``vix`` must be daily bars."""
     tier = tier or load_vix_tier()
     inputs = _vix_inputs(vix)
     columns = {
@@ -112,4 +137,4 @@ def compute_vix_features(
         for d in tier.declarations
     }
     own = pd.DataFrame(columns, index=inputs.index)
-    return align_asof(own, pd.DatetimeIndex(index))
+    return align_lagged(own, pd.DatetimeIndex(index), lag_sessions)

@@ -14,7 +14,8 @@ CONFIG = FeaturesConfig()
 
 
 def test_vix_tier_values(vix_bars: pd.DataFrame, spy_bars: pd.DataFrame) -> None:
-    table = compute_vix_features(vix_bars, spy_bars.index)
+    """Values at lag 0 (the VIX's own close on the same date); lags: test_vix_timing."""
+    table = compute_vix_features(vix_bars, spy_bars.index, lag_sessions=0)
     assert table.shape[1] == 8
     close = vix_bars["Close"].reindex(spy_bars.index)
     day = pd.Timestamp("2020-03-16")

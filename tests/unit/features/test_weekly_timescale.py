@@ -23,15 +23,11 @@ def weekly_spy(spy_bars: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def weekly_vix(vix_bars: pd.DataFrame) -> pd.DataFrame:
-    return to_weekly(vix_bars)
-
-
-@pytest.fixture(scope="module")
 def weekly_a500(
-    weekly_spy: pd.DataFrame, weekly_vix: pd.DataFrame, tiers_dir: Path
+    weekly_spy: pd.DataFrame, vix_bars: pd.DataFrame, tiers_dir: Path
 ) -> pd.DataFrame:
-    return compute_tier(load_tier("a500", tiers_dir), weekly_spy, vix=weekly_vix,
+    """As the feature build computes it: the VIX joins from its daily bars (default lag)."""
+    return compute_tier(load_tier("a500", tiers_dir), weekly_spy, vix=vix_bars,
                         timescale=WEEKLY)
 
 
@@ -46,11 +42,12 @@ def test_weekly_indicators_on_weekly_bars_are_the_plain_indicator(
 
 
 def test_weekly_realised_vol_is_annualised_with_52_bars(
-    weekly_a500: pd.DataFrame, weekly_spy: pd.DataFrame, weekly_vix: pd.DataFrame
+    weekly_a500: pd.DataFrame, weekly_spy: pd.DataFrame, vix_bars: pd.DataFrame
 ) -> None:
     returns = np.log(weekly_spy["Close"]).diff()
     realised = returns.rolling(20).std() * np.sqrt(52) * 100.0
-    vix = weekly_vix["Close"].reindex(weekly_spy.index)
+    # lag 1 VIX session: the close of the VIX day before each week's last trading day
+    vix = vix_bars["Close"].shift(1).reindex(weekly_spy.index)
     expected = (vix - realised).to_numpy()
     np.testing.assert_allclose(weekly_a500["xvix_minus_rv_20"].to_numpy(), expected,
                                rtol=1e-9, equal_nan=True)
@@ -74,14 +71,15 @@ def test_no_constant_or_nan_column_after_warmup_on_weekly_spy(
 
 
 def test_weekly_features_are_causal(
-    weekly_a500: pd.DataFrame, weekly_spy: pd.DataFrame, weekly_vix: pd.DataFrame,
+    weekly_a500: pd.DataFrame, weekly_spy: pd.DataFrame, vix_bars: pd.DataFrame,
     tiers_dir: Path,
 ) -> None:
-    """Drop every weekly bar after t: every a500 value at t and before is unchanged."""
+    """Drop every weekly bar (and VIX day) after t: every a500 value at t and before is
+    unchanged."""
     cut = int(len(weekly_spy) * CUT_FRACTION)
     end = weekly_spy.index[cut]
     truncated = compute_tier(load_tier("a500", tiers_dir), weekly_spy.loc[:end],
-                             vix=weekly_vix.loc[:end], timescale=WEEKLY)
+                             vix=vix_bars.loc[:end], timescale=WEEKLY)
     pd.testing.assert_frame_equal(truncated, weekly_a500.loc[:end])
 
 
