@@ -48,7 +48,7 @@ LOG_TAIL_CHARS = 4000
 SCHEMA_REJECTS_SOURCE = "Validation failed for field 'source'"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
-DEPLOYMENTS = ("nightly-data-refresh", "build-features", "train")
+DEPLOYMENTS = ("nightly-data-refresh", "build-features", "train", "hpo")
 OFFLINE_SETTINGS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
@@ -164,6 +164,7 @@ def assert_bootstrapped(client: SyncPrefectClient) -> None:
             {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
         ]
     assert deployments["train"].work_pool_name == "finscale-gpu"
+    assert deployments["hpo"].work_pool_name == "finscale-gpu"
 
 
 def assert_nightly_schedule_and_schema(client: SyncPrefectClient) -> Any:
