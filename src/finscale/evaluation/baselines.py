@@ -43,9 +43,8 @@ from finscale.evaluation.metrics import (
     task_metrics,
     train_prevalence,
 )
-from finscale.evaluation.scored import ScoredTask
+from finscale.evaluation.scored import BASELINE_PREFIX, ScoredTask
 
-BASELINE_PREFIX = "baseline-"
 LOGISTIC_MAX_ITER = 2000  # lbfgs on a few hundred standardised columns converges well below
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+BASELINE_PREFIX = "baseline-"  # a baseline's predictor / MLflow ``model`` name starts so
+
 
 class SampleMismatchError(ValueError):
     """Two results did not score the identical samples and labels."""
