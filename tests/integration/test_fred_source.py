@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from finscale.data.config import DataConfig, RetryConfig
@@ -20,20 +21,34 @@ from finscale.data.sources import (
     TransientSourceError,
     make_macro_source,
 )
+from finscale.data.sources.base import REALTIME_START
 from finscale.data.sources.fred import FRED_API_KEY_ENV, FredSource
-from tests.support.fake_fred import FakeFredServer
+from tests.support.fake_fred import REALTIME, FakeFredServer
 
 pytestmark = pytest.mark.integration
 
 API_KEY = "0123456789abcdef-test-key"
 NO_WAIT = RetryConfig(attempts=4, base_delay_s=0.01, max_delay_s=0.01, jitter=0.0)
+RECENT_START = "2016-01-01"
+
+
+@pytest.fixture(scope="module")
+def recent_fred_dir(shared_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mirror's FRED files from RECENT_START on: fredapi parses every vintage row by row
+    (about 10 s for DGS10's full history on this machine), far beyond these tests' timeouts."""
+    folder = tmp_path_factory.mktemp("fred")
+    for path in (shared_data_dir / "fred").glob("*.csv"):
+        lines = path.read_text().splitlines()
+        recent = [line for line in lines[1:] if line[:10] >= RECENT_START]
+        (folder / path.name).write_text("\n".join([lines[0], *recent]) + "\n")
+    return folder
 
 
 @pytest.fixture()
-def fred_server(shared_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
+def fred_server(recent_fred_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         FakeFredServer]:
     monkeypatch.setenv(FRED_API_KEY_ENV, API_KEY)
-    with FakeFredServer(shared_data_dir / "fred", api_key=API_KEY, hang_s=10) as server:
+    with FakeFredServer(recent_fred_dir, api_key=API_KEY, hang_s=10) as server:
         yield server
 
 
@@ -48,16 +63,20 @@ def fred_source(server: FakeFredServer, timeout_s: float = 5.0) -> FredSource:
 def test_observations_equal_the_csv(
     fred_server: FakeFredServer, shared_data_dir: Path, series_id: str
 ) -> None:
+    """A plain file is one vintage (the fake's REALTIME): its values with that release day."""
     start, end = date(2019, 1, 1), date(2021, 6, 30)
 
     frame = fred_source(fred_server).fetch_series(series_id, start, end)
 
     expected = CsvMirrorSource(shared_data_dir).fetch_series(series_id, start, end)
-    assert frame.index.name == MACRO_INDEX and list(frame.columns) == [series_id]
+    assert frame.index.name == MACRO_INDEX
+    assert list(frame.columns) == [series_id, REALTIME_START]
     assert frame[series_id].dtype == np.float64 and len(frame) > 10
     assert list(frame.index) == list(expected.index)
     np.testing.assert_array_equal(frame[series_id].to_numpy(), expected[series_id].to_numpy())
-    assert "observation_start=2019-01-01" in fred_server.observation_requests()[-1]
+    assert (frame[REALTIME_START] == pd.Timestamp(REALTIME)).all()
+    request = fred_server.observation_requests()[-1]  # every vintage: fredapi's all-releases
+    assert "realtime_start=1776-07-04" in request and "realtime_end=9999-12-31" in request
 
 
 def test_http_500_twice_then_success_retries_win(fred_server: FakeFredServer) -> None:
@@ -103,6 +122,25 @@ def test_malformed_body_is_permanent_and_clear(fred_server: FakeFredServer) -> N
     assert len(fred_server.observation_requests()) == 1  # permanent: not retried
 
 
+@pytest.mark.parametrize(("fault", "says"), [
+    ("html", r"FRED answered with a document that is not observations XML "
+             r"\(elements without values: an HTML page\?\)"),
+    ("empty", r"FRED answered with an empty body, not XML"),
+])
+def test_html_or_empty_200_answer_says_so(
+    fred_server: FakeFredServer, fault: str, says: str
+) -> None:
+    """Issue 8, item 9: a 200 answer that is an HTML page or nothing at all is named as such
+    (it used to surface as "float() argument must be ... not 'NoneType'")."""
+    fred_server.fail_next(fault)  # type: ignore[arg-type]
+    source = fred_source(fred_server)
+    expected = rf"fred: DGS10: malformed reply: {says}"
+    with pytest.raises(PermanentSourceError, match=expected) as info:
+        source.fetch_series("DGS10", None, None)
+    assert "NoneType" not in str(info.value)
+    assert len(fred_server.observation_requests()) == 1
+
+
 def test_unknown_series_is_permanent(fred_server: FakeFredServer) -> None:
     with pytest.raises(PermanentSourceError, match=r"fred: NOSUCH: HTTP 400.*does not exist"):
         fred_source(fred_server).fetch_series("NOSUCH", None, None)
@@ -124,7 +162,7 @@ def test_key_never_appears_in_any_error_message(
     fred_server: FakeFredServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     messages: list[str] = []
-    for fault in ("500", "malformed", "hang"):
+    for fault in ("500", "malformed", "html", "empty", "hang"):
         fred_server.fail_next(fault)
         with pytest.raises(Exception) as info:
             fred_source(fred_server, timeout_s=1.0).fetch_series("DGS10", None, None)

@@ -1,13 +1,20 @@
 """A real HTTP server on 127.0.0.1 that plays FRED's ``/series/observations`` endpoint.
 
-It serves ``<fred_dir>/<SERIES>.csv`` (``date,<SERIES>``) as FRED's XML, the format fredapi
-asks for by default, honouring ``observation_start`` / ``observation_end``. Unknown series and a
-wrong ``api_key`` get FRED's ``400 Bad Request`` XML error.
+It serves ``<fred_dir>/<SERIES>.csv`` as FRED's XML, the format fredapi asks for by default,
+honouring ``observation_start`` / ``observation_end``. A file may hold vintages
+(``date,realtime_start,<SERIES>``: one row per observation and release, the csv mirror's
+vintage layout); a plain ``date,<SERIES>`` file is one vintage released on ``REALTIME``
+(an observation dated later: on its own date).
+Like FRED, a request with ``realtime_start`` / ``realtime_end`` (fredapi's
+``get_series_all_releases``) gets every vintage in that window, each with its real-time
+period; one without gets the latest value of each observation. Unknown series and a wrong
+``api_key`` get FRED's ``400 Bad Request`` XML error.
 
 Faults are queued per request with ``fail_next(kind, times)``: ``"500"`` (HTML 500 page),
 ``"hang"`` (no answer until ``hang_s`` passes or ``close()``), ``"malformed"`` (200 with a body
-that is not XML). Every request's path is recorded (the api_key is kept, so tests can check
-what reached the server, never what reached a log).
+that is not XML), ``"html"`` (200 with a well-formed HTML page, as a proxy or maintenance page
+sends), ``"empty"`` (200 with an empty body). Every request's path is recorded (the api_key is
+kept, so tests can check what reached the server, never what reached a log).
 
 Use as a context manager: ``with FakeFredServer(dir, api_key="k") as server: server.root_url``.
 """
@@ -24,24 +31,56 @@ from xml.sax.saxutils import quoteattr
 
 import pandas as pd
 
-FaultKind = Literal["500", "hang", "malformed"]
+FaultKind = Literal["500", "hang", "malformed", "html", "empty"]
 OBSERVATIONS_PATH = "/fred/series/observations"
 REALTIME = "2026-01-01"
+REALTIME_START = "realtime_start"
+REALTIME_END = "realtime_end"
+LATEST_REALTIME = "9999-12-31"
+HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>FRED is down for maintenance</title></head>"
+             b"<body><h1>Scheduled maintenance</h1><p>Please try again later.</p></body></html>")
 
 
-def observations_xml(series: pd.Series) -> bytes:
-    """FRED's XML reply for ``series`` (index: dates; NaN written as FRED's ".")."""
-    rows = "".join(
-        f"<observation realtime_start={quoteattr(REALTIME)} realtime_end={quoteattr(REALTIME)} "
-        f"date={quoteattr(ts.strftime('%Y-%m-%d'))} "
-        f"value={quoteattr('.' if pd.isna(v) else repr(float(v)))}/>"
-        for ts, v in series.items()
+def vintages(csv: Path, series_id: str) -> pd.DataFrame:
+    """Every (date, realtime_start, realtime_end, value) row of a plain or vintage CSV."""
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    if REALTIME_START not in frame.columns:  # one vintage; later observations on their day
+        frame[REALTIME_START] = frame["date"].where(frame["date"] > REALTIME, REALTIME)
+    frame = frame.sort_values(["date", REALTIME_START], kind="stable")
+    ends = pd.to_datetime(frame.groupby("date")[REALTIME_START].shift(-1)) - pd.Timedelta(days=1)
+    frame[REALTIME_END] = ends.dt.strftime("%Y-%m-%d").fillna(LATEST_REALTIME)
+    return frame.rename(columns={series_id: "value"})[
+        ["date", REALTIME_START, REALTIME_END, "value"]]
+
+
+def observations_xml(rows: pd.DataFrame, realtime: tuple[str, str]) -> bytes:
+    """FRED's XML reply for ``rows`` (as from ``vintages``; "" written as FRED's ".")."""
+    body = "".join(
+        f"<observation realtime_start={quoteattr(start)} realtime_end={quoteattr(end)} "
+        f"date={quoteattr(day)} value={quoteattr(value.strip() or '.')}/>"
+        for day, start, end, value in rows.itertuples(index=False)
     )
     return (
         '<?xml version="1.0" encoding="utf-8" ?>'
-        f'<observations realtime_start="{REALTIME}" realtime_end="{REALTIME}" '
-        f'count="{len(series)}" offset="0" limit="100000">{rows}</observations>'
+        f"<observations realtime_start={quoteattr(realtime[0])} "
+        f"realtime_end={quoteattr(realtime[1])} "
+        f'count="{len(rows)}" offset="0" limit="100000">{body}</observations>'
     ).encode()
+
+
+def select(rows: pd.DataFrame, query: dict[str, str]) -> pd.DataFrame:
+    """The rows FRED would answer: vintages overlapping the real-time window (without one,
+    the latest of each observation), inside the observation window."""
+    if REALTIME_START in query or REALTIME_END in query:
+        start, end = query.get(REALTIME_START, REALTIME), query.get(REALTIME_END, REALTIME)
+        rows = rows[(rows[REALTIME_START] <= end) & (rows[REALTIME_END] >= start)]
+    else:
+        rows = rows[rows[REALTIME_END] == LATEST_REALTIME]
+    if "observation_start" in query:
+        rows = rows[rows["date"] >= query["observation_start"]]
+    if "observation_end" in query:
+        rows = rows[rows["date"] <= query["observation_end"]]
+    return rows
 
 
 def error_xml(code: int, message: str) -> bytes:
@@ -113,13 +152,9 @@ class FakeFredServer:
             return 400, "text/xml", error_xml(
                 400, "Bad Request.  The series does not exist."
             )
-        frame = pd.read_csv(csv, index_col="date", parse_dates=["date"])
-        series = frame[series_id]
-        if "observation_start" in query:
-            series = series[series.index >= pd.Timestamp(query["observation_start"])]
-        if "observation_end" in query:
-            series = series[series.index <= pd.Timestamp(query["observation_end"])]
-        return 200, "text/xml; charset=UTF-8", observations_xml(series)
+        rows = select(vintages(csv, series_id), query)
+        realtime = (query.get(REALTIME_START, REALTIME), query.get(REALTIME_END, REALTIME))
+        return 200, "text/xml; charset=UTF-8", observations_xml(rows, realtime)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -136,6 +171,12 @@ class FakeFredServer:
                     return
                 if fault == "malformed":
                     self._send(200, "text/xml", b"<observations><observation date=")
+                    return
+                if fault == "html":
+                    self._send(200, "text/html; charset=UTF-8", HTML_PAGE)
+                    return
+                if fault == "empty":
+                    self._send(200, "text/xml", b"")
                     return
                 self._send(*server.answer(self.path))
 

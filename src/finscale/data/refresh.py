@@ -174,11 +174,14 @@ def _first_disagreement(stored: pd.DataFrame, fetched: pd.DataFrame) -> str | No
         only_fetched = fetched.index.difference(stored.index)
         return (f"overlap dates differ (only stored: {[_iso(d) for d in only_stored[:3]]}, "
                 f"only fetched: {[_iso(d) for d in only_fetched[:3]]})")
+    if list(stored.columns) != list(fetched.columns):  # e.g. a source that now has vintages
+        return f"columns differ (stored {list(stored.columns)}, fetched {list(fetched.columns)})"
     for column in stored.columns:
-        if column not in fetched.columns:
-            return f"column {column!r} missing from the fetch"
         left, right = stored[column].to_numpy(), fetched[column].to_numpy()
-        same = np.isclose(left, right, rtol=RESTATEMENT_RTOL, atol=0.0, equal_nan=True)
+        if left.dtype.kind == "M":  # release days (vintages): exact
+            same = (left == right) | (np.isnat(left) & np.isnat(right))
+        else:
+            same = np.isclose(left, right, rtol=RESTATEMENT_RTOL, atol=0.0, equal_nan=True)
         if not same.all():
             at = stored.index[~same][0]
             return f"{column} restated at {_iso(at)} ({left[~same][0]!r} -> {right[~same][0]!r})"

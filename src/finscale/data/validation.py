@@ -4,7 +4,8 @@ Every rule yields a ``RuleViolation`` naming the rule and the offending dates (t
 few plus a count), so a rejected refresh says exactly what is wrong and where. Market
 frames are checked for layout, dtypes, ordering, NaNs, positive prices, OHLC consistency
 and sessions against the exchange calendar (VIX's all-zero volume is valid); macro series
-for ordering and finite values.
+for ordering and finite values, and, when stored with vintages, for release days
+(``realtime_start``) that exist and fall between the observation's date and today.
 
 Both refuse rows from the future (``future_dates``): a bar dated after the exchange's
 current session (the last session on or before today, New York time) or an observation
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from finscale.data.config import ValidationConfig
-from finscale.data.sources.base import MACRO_INDEX, MARKET_COLUMNS, MARKET_INDEX
+from finscale.data.sources.base import MACRO_INDEX, MARKET_COLUMNS, MARKET_INDEX, REALTIME_START
 
 SHOWN_DATES = 5
 PRICE_COLUMNS: tuple[str, ...] = ("Open", "High", "Low", "Close", "Adj Close")
@@ -49,6 +50,7 @@ RULE_NON_SESSIONS = "non_session_dates"
 RULE_FINITE = "finite_values"
 RULE_EMPTY = "not_empty"
 RULE_FUTURE = "future_dates"
+RULE_RELEASE = "release_dates"
 
 
 def utc_now() -> datetime:
@@ -292,9 +294,10 @@ def validate_macro_frame(
     found = _index_violations(frame.index, MACRO_INDEX)
     if isinstance(frame.index, pd.DatetimeIndex) and frame.index.tz is None:
         found += _future_violation(frame.index, macro_today(clock()), "today")
-    if list(frame.columns) != [series_id]:
+    if list(frame.columns) not in ([series_id], [series_id, REALTIME_START]):
         found.append(RuleViolation(RULE_COLUMNS, (), len(frame),
-                                   f"columns {list(frame.columns)}, expected [{series_id!r}]"))
+                                   f"columns {list(frame.columns)}, expected [{series_id!r}] "
+                                   f"or [{series_id!r}, {REALTIME_START!r}]"))
     elif frame[series_id].dtype != np.float64:
         found.append(RuleViolation(RULE_DTYPES, (), len(frame),
                                    f"expected float64, got {frame[series_id].dtype}"))
@@ -302,7 +305,24 @@ def validate_macro_frame(
         not_finite = ~np.isfinite(frame[series_id].to_numpy())
         if not_finite.any():
             found.append(_violation(RULE_FINITE, frame.index, not_finite, "NaN or infinite"))
+        if REALTIME_START in frame.columns:
+            found += _release_violations(frame, macro_today(clock()))
     return report(found)
+
+
+def _release_violations(frame: pd.DataFrame, today: pd.Timestamp) -> list[RuleViolation]:
+    """Release days (vintages): datetime, present, not before the observation, not future."""
+    released = frame[REALTIME_START]
+    if not pd.api.types.is_datetime64_dtype(released.dtype):
+        return [RuleViolation(RULE_DTYPES, (), len(frame),
+                              f"{REALTIME_START}: expected datetime64, got {released.dtype}")]
+    days = released.to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = np.isnat(days) | (days < frame.index.to_numpy()) | (days > today.to_datetime64())
+    if not bad.any():
+        return []
+    return [_violation(RULE_RELEASE, frame.index, bad,
+                       f"{REALTIME_START} missing, before the observation or after today")]
 
 
 def ensure_valid_macro(

@@ -1,12 +1,18 @@
 """FRED macro features, aligned by the day each value became AVAILABLE, not its reference date.
 
-A daily series' observation for day d is known ``daily_macro_lag_days`` business days
-later; a monthly series' observation for month m (dated the 1st) is known
-``monthly_release_lag_days[series]`` calendar days after that date. Transforms (levels,
-changes, z-scores, year-on-year) run on the observations themselves, then every trading
-day takes the latest value already available on it. Declarations: ``macro.yaml``; every
-family takes the values and the ``series`` id they came from (the id selects the input and
-its availability lag).
+Where a series is stored with vintages (a ``realtime_start`` column: the fred source), each
+value is its first release and becomes available on its real release day; the older
+history that the series' first vintage back-fills (released on unknown days) uses the
+fixed lag below when that is earlier. Without vintages (the csv mirror's plain
+layout) fixed lags apply: a daily series' observation for day d is known
+``daily_macro_lag_days`` business days later; a monthly series' observation for month m
+(dated the 1st) ``monthly_release_lag_days[series]`` calendar days after that date. Either
+way a value is never available before ``daily_macro_lag_days`` business days after its own
+date. Transforms (levels, changes, z-scores, year-on-year) run on the observations
+themselves; a transformed value is available once every observation it reads is; then
+every trading day takes the latest value already available on it. Declarations:
+``macro.yaml``; every family takes the values and the ``series`` id they came from (the id
+selects the input and its availability lag).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from finscale.data.sources.base import REALTIME_START
 from finscale.features.config import FeaturesConfig
 from finscale.features.declarations import FeatureTier, load_declarations
 from finscale.features.paths import resolve_tiers_dir
@@ -68,31 +75,61 @@ def load_macro_tier(tiers_dir: Path | str) -> FeatureTier:
 def availability_dates(
     dates: pd.DatetimeIndex, series_id: str, config: FeaturesConfig
 ) -> pd.DatetimeIndex:
-    """The day each observation became known: monthly lag in calendar days, else daily
-    lag in business days."""
+    """The day each observation became known by the fixed lags: monthly lag in calendar
+    days, else daily lag in business days."""
     if series_id in config.monthly_release_lag_days:
         return dates + pd.Timedelta(days=config.monthly_release_lag_days[series_id])
     return dates + pd.offsets.BDay(config.daily_macro_lag_days)
 
 
-def observations(series: Mapping[str, pd.DataFrame], series_id: str) -> pd.Series:
-    """The non-missing observations of one series, checked and sorted."""
+def release_availability(
+    dates: pd.DatetimeIndex, released: pd.DatetimeIndex, series_id: str, config: FeaturesConfig
+) -> pd.DatetimeIndex:
+    """The day each first release became known: its release day, never before the daily
+    lag after the observation's own date. The series' first vintage also holds the older
+    history (ALFRED's snapshot when it began keeping vintages), released on unknown days:
+    those observations, all but the newest of that vintage, use the fixed-lag day if
+    earlier (as without vintages)."""
+    first_vintage = np.asarray(released == released.min())
+    backfilled = first_vintage & np.asarray(dates < dates[first_vintage].max())
+    fixed = availability_dates(dates, series_id, config).to_numpy()
+    known = np.where(backfilled, np.minimum(released.to_numpy(), fixed), released.to_numpy())
+    floor = (dates + pd.offsets.BDay(config.daily_macro_lag_days)).to_numpy()
+    return pd.DatetimeIndex(np.maximum(known, floor))
+
+
+def observations(
+    series: Mapping[str, pd.DataFrame], series_id: str, config: FeaturesConfig
+) -> tuple[pd.Series, pd.DatetimeIndex]:
+    """The non-missing observations of one series, checked, and the day each became known."""
     if series_id not in series:
         raise KeyError(f"macro series '{series_id}' not provided; got {sorted(series)}")
     frame = series[series_id]
     if series_id not in frame.columns:
         raise ValueError(f"macro series '{series_id}': missing column '{series_id}'")
-    values = frame[series_id].astype(np.float64).dropna()
+    frame = frame.loc[frame[series_id].notna().to_numpy()]
+    values = frame[series_id].astype(np.float64)
     if not values.index.is_monotonic_increasing or not values.index.is_unique:
         raise ValueError(f"macro series '{series_id}': dates must be increasing and unique")
-    return values
+    dates = pd.DatetimeIndex(values.index)
+    if REALTIME_START not in frame.columns:
+        return values, availability_dates(dates, series_id, config)
+    released = pd.DatetimeIndex(frame[REALTIME_START])
+    if released.hasnans:
+        raise ValueError(f"macro series '{series_id}': {REALTIME_START} has missing days")
+    return values, release_availability(dates, released, series_id, config)
 
 
 def align_available(
     values: pd.Series, available: pd.DatetimeIndex, index: pd.DatetimeIndex
 ) -> np.ndarray:
-    """For each day of ``index``, the latest value whose availability date is <= that day."""
-    position = np.searchsorted(available.to_numpy(), index.to_numpy(), "right") - 1
+    """For each day of ``index``, the latest value whose availability date is <= that day.
+
+    Availability is taken as a running maximum: a transformed value reads earlier
+    observations too (a change, a z-score), so it is known only once all of them are.
+    """
+    known = np.maximum.accumulate(available.to_numpy())
+    position = np.searchsorted(known, index.to_numpy(), "right") - 1
     out = np.full(len(index), np.nan)
     seen = position >= 0
     out[seen] = values.to_numpy(np.float64)[position[seen]]
@@ -112,9 +149,8 @@ def compute_macro_features(
     columns: dict[str, np.ndarray] = {}
     for declaration in tier.declarations:
         series_id = str(declaration.params["series"])
-        values = observations(series, series_id)
+        values, available = observations(series, series_id, config)
         family = MACRO_FAMILIES[declaration.family]
         transformed = family(values, **declaration.params)  # type: ignore[operator]
-        available = availability_dates(pd.DatetimeIndex(values.index), series_id, config)
         columns[declaration.name] = align_available(transformed, available, index)
     return pd.DataFrame(columns, index=index)

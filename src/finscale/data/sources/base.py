@@ -3,7 +3,10 @@
 Frames crossing this boundary have one layout:
 - market bars: DatetimeIndex named ``Date`` (tz-naive, midnight), columns ``MARKET_COLUMNS``
   as float64 (``Volume`` too: some vendors send fractional or missing volume);
-- macro series: DatetimeIndex named ``date``, one float64 column named the series id.
+- macro series: DatetimeIndex named ``date``, one float64 column named the series id and,
+  from sources with vintages (FRED's real-time periods), a ``realtime_start`` column
+  (datetime64): the day that value was first published. The value is then the first
+  release, not today's revision, so features can use each value as it was known then.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 MARKET_COLUMNS: tuple[str, ...] = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
 MARKET_INDEX = "Date"
 MACRO_INDEX = "date"
+REALTIME_START = "realtime_start"
 
 
 class SourceError(RuntimeError):
@@ -72,3 +77,19 @@ def filter_dates(frame: pd.DataFrame, start: date | None, end: date | None) -> p
     if end is not None:
         mask &= frame.index <= pd.Timestamp(end)
     return frame.loc[mask.to_numpy()]
+
+
+def first_releases(
+    dates: pd.DatetimeIndex, released: pd.DatetimeIndex, values: np.ndarray, series_id: str
+) -> pd.DataFrame:
+    """Every vintage (observation date, release date, value) reduced to each observation's
+    first published value and its release date, in the macro layout with ``realtime_start``.
+
+    A vintage without a value (FRED's ``.``) is no publication: the first real value counts.
+    """
+    frame = pd.DataFrame({MACRO_INDEX: dates.normalize(), REALTIME_START: released.normalize(),
+                          series_id: np.asarray(values, dtype=np.float64)})
+    frame = frame.dropna(subset=[series_id]).sort_values([MACRO_INDEX, REALTIME_START],
+                                                        kind="stable")
+    first = frame.drop_duplicates(subset=MACRO_INDEX, keep="first").set_index(MACRO_INDEX)
+    return first[[series_id, REALTIME_START]]

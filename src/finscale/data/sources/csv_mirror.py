@@ -4,6 +4,8 @@ Layout of the mirror directory::
 
     <mirror>/market/<TICKER>.csv   Date,Open,High,Low,Close,Adj Close,Volume
     <mirror>/fred/<SERIES>.csv     date,<SERIES>   (FRED writes "." or "" for missing)
+                                   or date,realtime_start,<SERIES>: vintages, one row per
+                                   (observation, release); the first release is served
 
 It serves offline runs, tests and CI (``../shared/data`` is such a mirror). A file that
 resolves outside the mirror (a symlink, a ``..`` in a name) or is larger than
@@ -22,8 +24,10 @@ from finscale.data.sources.base import (
     MACRO_INDEX,
     MARKET_COLUMNS,
     MARKET_INDEX,
+    REALTIME_START,
     PermanentSourceError,
     filter_dates,
+    first_releases,
 )
 from finscale.io.atomic import md5_file
 
@@ -86,15 +90,21 @@ def read_market_csv(path: Path) -> pd.DataFrame:
 
 
 def read_fred_csv(path: Path, series_id: str) -> pd.DataFrame:
-    """A ``date,<SERIES_ID>`` CSV as a macro frame; FRED's "." and "" (no observation) dropped."""
+    """A ``date,<SERIES_ID>`` CSV as a macro frame, or a ``date,realtime_start,<SERIES_ID>``
+    CSV of vintages as each observation's first release with its release day (the fred
+    source's layout); FRED's "." and "" (no observation) dropped."""
     raw = _read_csv(path, f"series {series_id}")
-    expected = [MACRO_INDEX, series_id]
-    if list(raw.columns) != expected:
+    layouts = ([MACRO_INDEX, series_id], [MACRO_INDEX, REALTIME_START, series_id])
+    if list(raw.columns) not in layouts:
         raise PermanentSourceError(
-            f"csv mirror: {path}: columns {list(raw.columns)}; expected {expected}"
+            f"csv mirror: {path}: columns {list(raw.columns)}; expected {layouts[0]} or "
+            f"{layouts[1]} (vintages)"
         )
     index = _parse_dates(raw[MACRO_INDEX], path, MACRO_INDEX)
     values = _parse_numbers(raw[series_id], path, series_id, FRED_MISSING_MARKERS)
+    if REALTIME_START in raw.columns:
+        released = _parse_dates(raw[REALTIME_START], path, REALTIME_START)
+        return first_releases(index, released, values.to_numpy(), series_id)
     frame = pd.DataFrame({series_id: values.to_numpy()}, index=index)
     frame.index.name = MACRO_INDEX
     return frame.dropna()
