@@ -349,3 +349,26 @@ def experiment_run_records(target: TrackingTarget) -> list[RunRecord]:
         token = page.token
         if not token:
             return records
+
+
+def runs_with_tag(target: TrackingTarget, tag: str, value: str
+                  ) -> list[tuple[RunRecord, int | None, int | None]]:
+    """Every run of the experiment whose tag ``tag`` equals ``value``, with its start and end
+    time (ms since the epoch; None while unknown), page by page; [] without the experiment.
+    The experiment matrix reads a phase's runs (``phase`` tag) through this one query."""
+    client = MlflowClient(tracking_uri=target.uri)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is None:
+        return []
+    found: list[tuple[RunRecord, int | None, int | None]] = []
+    token: str | None = None
+    while True:
+        page = client.search_runs([experiment.experiment_id], f"tags.`{tag}` = '{value}'",
+                                  max_results=SEARCH_PAGE_SIZE, page_token=token)
+        found.extend((RunRecord(run.info.run_id, str(run.info.experiment_id), run.info.status,
+                                dict(run.data.tags), dict(run.data.params),
+                                dict(run.data.metrics)), run.info.start_time, run.info.end_time)
+                     for run in page)
+        token = page.token
+        if not token:
+            return found

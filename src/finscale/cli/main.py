@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from finscale.cli import data as data_cmd
-from finscale.cli import dataset, doctor, features, hpo, manifest, train
+from finscale.cli import dataset, doctor, experiment, features, hpo, manifest, train
 from finscale.config import ConfigError
 
-COMMAND_MODULES = (data_cmd, manifest, doctor, features, dataset, train, hpo)
+COMMAND_MODULES = (data_cmd, manifest, doctor, features, dataset, train, hpo, experiment)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -95,6 +95,9 @@ class HpoSpec(FrozenModel):
     trials: int = Field(DEFAULT_TRIALS, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     overrides: dict[str, Any] = Field(default_factory=dict, description="trials only")
+    exclude: tuple[str, ...] = Field((), description="settings of the HPO file's space this "
+                                     "matrix does not search (e.g. a shape variant that would "
+                                     "not carry over to the other budgets of a shared study)")
     reuse: str | None = Field(None, description="matrix file (relative to this one) whose "
                               "studies the final cells use; no own studies then")
 

@@ -64,6 +64,7 @@ class Job:
     study: str | None = None  # final: id of the HPO job whose best parameters it takes
     study_overrides: tuple[str, ...] = ()  # final: that study's best parameters, once known
     hpo_config: str | None = None
+    hpo_exclude: tuple[str, ...] = ()
     trials: int = 0
     timeout_s: float | None = None
 
@@ -79,8 +80,10 @@ class Job:
 
     @property
     def all_overrides(self) -> tuple[str, ...]:
-        """Everything applied to ``config_path``, in order (what a worker loads)."""
-        return (*self.overrides, *self.study_overrides, *self.fixed)
+        """Everything applied to ``config_path``, in order (what a worker loads): the
+        study's best parameters first, so what the cell sets itself wins (a weekly cell
+        keeps its context when it reuses a daily study)."""
+        return (*self.study_overrides, *self.overrides, *self.fixed)
 
     @property
     def identity(self) -> str:
@@ -215,7 +218,8 @@ def _job(
         matrix=spec.name, kind=kind, cell=cell.name, labels=cell.labels, config_path=base,
         overrides=tuple(text for text, _ in body), fixed=tuple(fixed),
         run_key=RunKey.from_config(config), config=config, seed=seed, fold=fold,
-        hpo_config=hpo.config if hpo else None, trials=hpo.trials if hpo else 0,
+        hpo_config=hpo.config if hpo else None, hpo_exclude=hpo.exclude if hpo else (),
+        trials=hpo.trials if hpo else 0,
         timeout_s=hpo.timeout_s if hpo else None,
     )
 
@@ -295,7 +299,7 @@ def with_study_overrides(job: Job, study_overrides: Sequence[str]) -> Job:
     """The final job with its study's best parameters applied: the identity it trains."""
     config = _builder(Path(job.config_path)).build(
         (text, f"{job.id} ({source})") for text, source in
-        [*((t, "cell") for t in job.overrides), *((t, "study") for t in study_overrides),
+        [*((t, "study") for t in study_overrides), *((t, "cell") for t in job.overrides),
          *((t, "matrix") for t in job.fixed)]
     )
     return replace(job, study_overrides=tuple(study_overrides), config=config,

@@ -1,0 +1,130 @@
+"""`experiment run --local` on a tiny matrix with real data, a real study and real MLflow:
+the study runs before the final runs that take its best parameters, a second run starts
+nothing, a thermal-stopped cell is the only one a rerun starts, and the plan's estimate is
+within a factor of 2 of the measured wall time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from finscale.cli.main import main
+from finscale.experiments.hpo_adapter import study_progress
+from finscale.experiments.matrix import Matrix, load_matrix
+from finscale.experiments.plan import PlanInputs, plan_matrices
+from finscale.experiments.run import LocalRunner, run_matrix
+from finscale.experiments.shapes import stored_spans
+from finscale.experiments.status import matrix_status, tracking_target
+from finscale.experiments.throughput import MeasuredRates
+from finscale.training.device import resolve_device
+from finscale.workspace import Workspace
+from tests.support.raw_workspace import fill_raw_workspace
+
+REPO = Path(__file__).resolve().parents[2]
+JOB_OVERHEAD_S = 5.0  # the CLI's default for this machine
+HPO_FILE = """
+config: {base}
+overrides: [training.log_model=false]
+study:
+  n_trials: 2
+  sampler: {{type: tpe, seed: 0, n_startup_trials: 2}}
+  pruner: {{type: median, n_startup_trials: 1, n_warmup_steps: 0}}
+space:
+  training.lr: {{type: float, low: 1.0e-3, high: 3.0e-3, log: true}}
+"""
+MATRIX = """
+name: tiny
+phase: tiny
+base: {base}
+overrides:
+  dataset.context: 32
+  dataset.include_macro: false
+  dataset.thresholds: [0.01]
+  training.epochs: 2
+  training.device: cpu
+  training.log_model: false
+  thermal.sensor: none
+axes:
+  budget: {{set: model.budget, values: [10k, 30k]}}
+final: {{seeds: 1}}
+hpo:
+  by: []
+  at: {{budget: 10k}}
+  config: {hpo}
+  trials: 2
+  overrides: {{training.epochs: 1}}
+"""
+
+
+def _matrix(tmp_path: Path) -> Matrix:
+    base = REPO / "configs" / "base.yaml"
+    hpo = tmp_path / "hpo.yaml"
+    hpo.write_text(HPO_FILE.format(base=base), encoding="utf-8")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(MATRIX.format(base=base, hpo=hpo), encoding="utf-8")
+    return load_matrix(path)
+
+
+def _estimate_s(matrix: Matrix, workspace: Workspace) -> float:
+    from finscale.experiments.hpo_adapter import study_config
+
+    rates = MeasuredRates(resolve_device("cpu"), workspace.cache_dir)
+    spans = stored_spans(workspace, {"SPY"})
+    inputs = PlanInputs(rates=rates.throughputs, overhead_s=JOB_OVERHEAD_S,
+                        study_config=study_config, spans=spans)
+    return plan_matrices([matrix], inputs)[0].totals.total_s
+
+
+@pytest.mark.slow
+def test_local_run_studies_first_then_finals_resumable_and_estimated(
+    workspace: Workspace, shared_data_dir: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    torch.set_num_threads(1)
+    fill_raw_workspace(workspace, shared_data_dir, tickers=["SPY", "VIX"])
+    matrix = _matrix(tmp_path)
+    before = matrix_status(matrix, workspace)
+    assert [s.state for s in before] == ["pending", "waiting", "waiting"]
+    estimate = _estimate_s(matrix, workspace)
+
+    events: list[tuple[str, str]] = []
+    report = run_matrix(matrix, workspace, LocalRunner(workspace, gate_timeout_s=5),
+                        lambda event, job, _detail: events.append((event, job.id)))
+    study_id = matrix.hpo_jobs[0].id
+    finals = [job.id for job in matrix.final_jobs]
+    assert report.failed == [] and report.started == [study_id, *finals]
+    assert events[:2] == [("start", study_id), ("done", study_id)]  # the study comes first
+    assert 0.5 <= report.seconds / estimate <= 2.0, (report.seconds, estimate)
+
+    progress = study_progress(matrix.hpo_jobs[0], workspace)
+    assert progress.state == "done" and progress.counted == 2 and progress.best_overrides
+    after = matrix_status(matrix, workspace)
+    assert [s.state for s in after] == ["done", "done", "done"]
+    client = MlflowClient(workspace.mlflow_uri)
+    for status, planned in zip(after[1:], matrix.final_jobs, strict=True):
+        run = client.get_run(str(status.run_id))
+        # the final run trained the study's best parameters: another identity than planned
+        assert status.job.study_overrides == progress.best_overrides
+        assert run.data.tags["run_key"] == status.job.identity != planned.identity
+        assert run.data.params["training.lr"] == progress.best_overrides[0].split("=")[1]
+        assert run.data.tags["test_split"] == "scored"
+        assert run.data.tags["matrix_job"] == planned.id
+
+    again = run_matrix(matrix, workspace, LocalRunner(workspace, gate_timeout_s=5))
+    assert again.started == [] and again.skipped == finals  # a finished matrix starts nothing
+
+    # a thermal stop puts its cell back to pending: a rerun starts that cell only
+    stopped = after[2]
+    client.set_terminated(str(stopped.run_id), "KILLED")
+    client.set_tag(str(stopped.run_id), "stop_reason", "thermal")
+    assert [s.state for s in matrix_status(matrix, workspace)][2] == "thermal-stopped"
+    assert main(["--home", str(workspace.home), "experiment", "status",
+                 str(matrix.path)]) == 0
+    out = capsys.readouterr().out
+    assert "thermal-stopped" in out and tracking_target(matrix, workspace).run_url(
+        str(after[1].experiment_id), str(after[1].run_id)) in out
+    rerun = run_matrix(matrix, workspace, LocalRunner(workspace, gate_timeout_s=5))
+    assert rerun.started == [finals[1]] and rerun.skipped == [finals[0]]
