@@ -41,6 +41,8 @@ EXPERIMENT_KIND_TRAINING = "custom_model_development"
 STATUS_FINISHED = "FINISHED"
 STATUS_FAILED = "FAILED"
 STATUS_KILLED = "KILLED"
+MODEL_TAG = "model"  # what produced a run's scores: the trained model or baseline-<name>
+TRAINED_MODEL = "patchtst"  # the MODEL_TAG of training runs (the only runs that resume)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pydantic import Field
 from finscale.config.base import FrozenModel
 from finscale.data.config import DataConfig
 from finscale.datasets.config import DatasetConfig
+from finscale.evaluation.config import EvaluationConfig
 from finscale.features.config import FeaturesConfig
 from finscale.models.config import ModelConfig
 from finscale.thermal.config import ThermalConfig
@@ -48,3 +49,4 @@ class AppConfig(FrozenModel):
     training: TrainingConfig = TrainingConfig()
     thermal: ThermalConfig = ThermalConfig()
     tracking: TrackingConfig = TrackingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from finscale.config.loader import config_hash, config_to_dict, config_to_yaml, flatten
@@ -24,6 +25,8 @@ from finscale.config.schema import AppConfig
 from finscale.datasets.build import build_dataset
 from finscale.datasets.load import DatasetSplits, open_splits
 from finscale.datasets.splits import check_min_samples
+from finscale.datasets.windows import WindowedDataset
+from finscale.evaluation.final import final_scored_metrics
 from finscale.manifest.store import Manifest
 from finscale.models.budget import count_parameters, resolve_architecture
 from finscale.models.patchtst import PatchTST, PatchTSTConfig
@@ -34,6 +37,7 @@ from finscale.tracking import (
     STATUS_FAILED,
     STATUS_FINISHED,
     STATUS_KILLED,
+    TRAINED_MODEL,
     RunTracker,
     TrackingTarget,
     find_finished_run,
@@ -50,6 +54,7 @@ from finscale.training.metrics import (
     collapsed_tasks,
     count_params,
     excluded_tasks,
+    probabilities,
     require_usable_tasks,
     usable_tasks,
 )
@@ -265,7 +270,10 @@ def _finish(
 ) -> bool:
     """Test metrics of the BEST model (final runs only), per-task collapse tags, the
     last-epochs val mean beside the best-epoch one, checkpoint and model artifacts."""
-    test = trainer.evaluate(data.splits.test, "test_") if data.splits.has_test else {}
+    test = {}
+    if data.splits.has_test:
+        test = best_checkpoint_scores(config, trainer, data.splits)
+        test.update(trainer.evaluate(data.splits.test, "test_"))  # test_auc*: others read it
     final = {f"best_{k}": v for k, v in fit.final_metrics.items()}
     window = config.training.last_epochs_window
     final[f"val_auc_last{window}_mean"] = last_epochs_mean(fit.progress.history, "val_auc",
@@ -279,6 +287,22 @@ def _finish(
     example = data.splits.val.batch(torch.arange(MIN_EXAMPLE_BATCH))[0].to(trainer.device.device)
     log_best_model(config, tracker, trainer.model, example)
     return collapsed
+
+
+def best_checkpoint_scores(
+    config: AppConfig, trainer: Trainer, splits: DatasetSplits
+) -> dict[str, float]:
+    """Every task's scored metrics on val and test (``evaluation.final``) from the BEST
+    checkpoint, reloaded here whatever state the model is in, so no later epoch can report;
+    splits opened without their test split (a trial) raise ``WithheldSplitError``."""
+    _ = splits.test  # a trial refuses before the checkpoint is read
+    trainer.load_best()
+
+    def predict(dataset: WindowedDataset) -> np.ndarray:
+        return probabilities(trainer.predict(dataset)[0]).numpy()
+
+    return final_scored_metrics(splits, predict, horizon=config.dataset.horizon,
+                                config=config.evaluation, predictor=TRAINED_MODEL)
 
 
 def log_best_model(

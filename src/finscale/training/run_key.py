@@ -58,6 +58,10 @@ NON_RESULT_SETTINGS: Mapping[str, str] = {
     "thermal.poll_s": "thermal guard cadence",
     "thermal.max_backoff_s": "thermal guard cadence",
     "thermal.unknown_timeout_s": "thermal guard limit",
+    "evaluation.baselines.threads": "OpenMP/BLAS threads of the baseline fits: the same fits "
+    "up to the order of float sums",
+    "evaluation.fit_replicates": "resamples of the report's scaling fits, drawn when the "
+    "report reads the runs; no run computes or logs anything with it",
 }
 
 
