@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -19,13 +20,19 @@ import torch
 from finscale.hpo.space import load_spec
 from finscale.hpo.study import STOP_THERMAL, HpoStudy, load_study, run_study
 from finscale.workspace import Workspace
-from tests.support.hpo import REPO, filled_workspace, study_runs, tiny_spec
+from tests.support.hpo import REPO, filled_workspace, own_tracking_env, study_runs, tiny_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TrialState = optuna.trial.TrialState
 ONE_EPOCH = ("training.epochs=1",)
 SIGINT_WAIT_S = 120.0
 EXIT_WAIT_S = 60.0
+
+
+@pytest.fixture(autouse=True)
+def _own_tracking_env() -> Iterator[None]:
+    with own_tracking_env():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ deployment's parameters are typed and described for the UI's run form."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,15 @@ from finscale.hpo.space import load_spec
 from finscale.hpo.study import load_study
 from flows.hpo import hpo
 from tests.integration.test_train_flow import _ensure_gpu_limit
-from tests.support.hpo import filled_workspace, study_runs, tiny_spec
+from tests.support.hpo import filled_workspace, own_tracking_env, study_runs, tiny_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _own_tracking_env() -> Iterator[None]:
+    with own_tracking_env():
+        yield
 
 
 def _thermal(sensor: Path) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from finscale.datasets.build import build_dataset
 from finscale.hpo.space import load_spec
 from finscale.hpo.study import load_study
 from finscale.manifest.store import Manifest
-from tests.support.hpo import REPO, filled_workspace, study_runs, tiny_spec
+from tests.support.hpo import REPO, filled_workspace, own_tracking_env, study_runs, tiny_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -29,6 +29,12 @@ TRIALS = 4
 WORKER_TIMEOUT_S = 400.0
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
+
+
+@pytest.fixture(autouse=True)
+def _own_tracking_env() -> Iterator[None]:
+    with own_tracking_env():
+        yield
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,6 +5,7 @@ with ``--from-study`` applies every suggested field of the best trial."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +19,23 @@ from finscale.cli.main import main
 from finscale.hpo.space import StudySpec, load_spec
 from finscale.hpo.study import StudyReport, load_study, run_study
 from finscale.workspace import Workspace
-from tests.support.hpo import artifact_text, filled_workspace, study_runs, tiny_spec
+from tests.support.hpo import (
+    artifact_text,
+    filled_workspace,
+    own_tracking_env,
+    study_runs,
+    tiny_spec,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 N_TRIALS = 5
 TrialState = optuna.trial.TrialState
+
+
+@pytest.fixture(autouse=True)
+def _own_tracking_env() -> Iterator[None]:
+    with own_tracking_env():
+        yield
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,8 @@ def ran(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path) -> Ran:
     workspace = filled_workspace(root / "ws", shared_data_dir)
     path = tiny_spec(root, "hpotest")
     spec = load_spec(path)
-    report = run_study(spec, workspace, n_trials=N_TRIALS)
+    with own_tracking_env():  # module scope: before the per-test cleaner runs
+        report = run_study(spec, workspace, n_trials=N_TRIALS)
     return Ran(spec, path, workspace, report)
 
 

@@ -6,6 +6,9 @@ so a study of a few trials runs in well under a minute on two cores.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from finscale.workspace import Workspace
+from finscale.workspace import TRACKING_URI_ENV, Workspace
 from tests.support.raw_workspace import fill_raw_workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +34,20 @@ EAGER_STUDY: dict[str, Any] = {
     "sampler": {"type": "tpe", "seed": 0, "n_startup_trials": 5},
     "pruner": {"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0},
 }
+
+
+@contextmanager
+def own_tracking_env() -> Iterator[None]:
+    """No MLFLOW_TRACKING_URI inside, the previous value after. ``mlflow.set_tracking_uri``
+    exports it and training honours it, so a run earlier in this process (another test's
+    workspace) would otherwise receive this test's runs, and its finished runs be reused."""
+    saved = os.environ.pop(TRACKING_URI_ENV, None)
+    try:
+        yield
+    finally:
+        os.environ.pop(TRACKING_URI_ENV, None)
+        if saved is not None:
+            os.environ[TRACKING_URI_ENV] = saved
 
 
 def tiny_spec(folder: Path, phase: str, *, overrides: tuple[str, ...] = (),
