@@ -50,6 +50,20 @@ def test_demo_space_maps_to_optuna_distributions() -> None:
     assert set(dists) == expected
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "hpo").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_hpo_file_loads(path: Path) -> None:
+    assert load_spec(path).study_name().startswith("hpo|")
+
+
+def test_channel_mode_and_shape_are_searchable(tmp_path: Path) -> None:
+    space = {"model.channel_mode": {"type": "categorical", "choices": ["independent", "mixed"]},
+             "model.n_layers": {"type": "int", "low": 1, "high": 4}}
+    dists = distributions(load_spec(_write(tmp_path, space)).file.space)
+    assert dists["model.channel_mode"] == Dist.CategoricalDistribution(("independent", "mixed"))
+    assert dists["model.n_layers"] == Dist.IntDistribution(1, 4)
+
+
 def test_suggestions_become_the_trial_config_with_the_test_split_withheld() -> None:
     spec = load_spec(DEMO)
     params = {"training.lr": 1.5e-04, "training.weight_decay": 0.05,
