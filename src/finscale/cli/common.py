@@ -1,14 +1,19 @@
-"""Shared CLI plumbing: config + workspace from the global options."""
+"""Shared CLI plumbing: config + workspace from the global options.
+
+Imports nothing heavy at module level (pydantic, SQLAlchemy, pandas load when a verb runs),
+so that building the parser for ``finscale --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from finscale.config import AppConfig
-from finscale.manifest.store import Manifest
-from finscale.runtime import load_runtime
-from finscale.workspace import Workspace
+if TYPE_CHECKING:
+    from finscale.config import AppConfig
+    from finscale.manifest.store import Manifest
+    from finscale.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,8 @@ class AppContext:
     workspace: Workspace
 
     def manifest(self) -> Manifest:
+        from finscale.manifest.store import Manifest
+
         return Manifest.for_workspace(self.workspace)
 
 
@@ -29,6 +36,8 @@ def build_context(
     ensure_workspace: bool = True,
 ) -> AppContext:
     """Load config (files + --set + command overrides) and resolve (and create) the workspace."""
+    from finscale.runtime import load_runtime
+
     config, workspace = load_runtime(
         args.config, [*(args.set or []), *(extra_overrides or [])], args.home,
         ensure_workspace=ensure_workspace,

@@ -5,33 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING
 
+from finscale.cli.choices import SOURCES
 from finscale.cli.common import AppContext, build_context, print_table
-from finscale.data.config import InvalidSymbolError, SourceName, check_symbol
-from finscale.data.refresh import (
-    FRED_KIND,
-    MARKET_KIND,
-    RefreshStatus,
-    RefreshSummary,
-    full_refresh_hint,
-    refresh_universe,
-)
-from finscale.data.refresh_log import RefreshCheck, RefreshLog
-from finscale.data.sources import make_macro_source, make_market_source
-from finscale.data.sources.base import OFFLINE_HINT, SourceError, SourceUnreachableError
-from finscale.data.universe import is_raw_artifact_name
-from finscale.io.atomic import ChecksumMismatchError
-from finscale.manifest.store import ArtifactRecord, Manifest
+
+# the data layer (pydantic, pandas, SQLAlchemy) loads when a verb runs, not for `--help`
+if TYPE_CHECKING:
+    from finscale.data.refresh import RefreshSummary
+    from finscale.data.refresh_log import RefreshCheck
+    from finscale.io.atomic import ChecksumMismatchError
+    from finscale.manifest.store import ArtifactRecord, Manifest
 
 EXIT_FAILED_SERIES = 1
 EXIT_SOURCE_ERROR = 2
-SOURCES: tuple[str, ...] = get_args(SourceName)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def symbol_argument(value: str) -> str:
     """argparse type of a ticker or series id: refused at the command line, one line."""
+    from finscale.data.config import InvalidSymbolError, check_symbol
+
     try:
         return check_symbol(value)
     except InvalidSymbolError as exc:
@@ -40,6 +34,8 @@ def symbol_argument(value: str) -> str:
 
 def damaged_file_message(manifest: Manifest, exc: ChecksumMismatchError) -> str:
     """One line for a stored file that failed its MD5: the error and how to repair it."""
+    from finscale.data.refresh import FRED_KIND, MARKET_KIND, full_refresh_hint
+
     owner = next((r for r in manifest.all_versions()
                   if exc.path is not None and manifest.absolute(r) == exc.path), None)
     if owner is not None and owner.kind in (MARKET_KIND, FRED_KIND):
@@ -95,6 +91,9 @@ def _summary_rows(summaries: list[RefreshSummary]) -> list[list[object]]:
 
 
 def _refresh(ctx: AppContext, args: argparse.Namespace) -> list[RefreshSummary]:
+    from finscale.data.refresh import refresh_universe
+    from finscale.data.sources import make_macro_source, make_market_source
+
     config = ctx.config.data
     manifest = ctx.manifest()
     try:
@@ -110,6 +109,9 @@ def _refresh(ctx: AppContext, args: argparse.Namespace) -> list[RefreshSummary]:
 
 def run_refresh(args: argparse.Namespace) -> int:
     """Refresh the universe; exit 1 when any series failed, 2 when the source is unusable."""
+    from finscale.data.refresh import RefreshStatus
+    from finscale.data.sources.base import OFFLINE_HINT, SourceError, SourceUnreachableError
+
     overrides = [f"data.source={args.source}"] if args.source else []
     ctx = build_context(args, overrides)
     try:
@@ -154,6 +156,8 @@ def _valid_names_only(
     records: list[ArtifactRecord], checks: dict[str, RefreshCheck]
 ) -> tuple[list[ArtifactRecord], dict[str, RefreshCheck]]:
     """Drop names no refresh accepts now (stored or logged before names were validated)."""
+    from finscale.data.universe import is_raw_artifact_name
+
     junk = sorted({r.name for r in records} | set(checks))
     junk = [name for name in junk if not is_raw_artifact_name(name)]
     if junk:
@@ -165,6 +169,9 @@ def _valid_names_only(
 
 def run_status(args: argparse.Namespace) -> int:
     """Print the latest stored version of every raw series and its last check."""
+    from finscale.data.refresh import FRED_KIND, MARKET_KIND, RefreshStatus
+    from finscale.data.refresh_log import RefreshLog
+
     ctx = build_context(args)
     manifest = ctx.manifest()
     check_log = RefreshLog(ctx.workspace.manifest_url)

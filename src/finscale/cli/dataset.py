@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from finscale.cli.choices import TIMESCALES
 from finscale.cli.common import build_context, print_table
 from finscale.cli.data import damaged_file_message, symbol_argument
-from finscale.datasets.splits import SplitTooSmallError, fold_label
-from finscale.features.build import MissingRawDataError
-from finscale.io.atomic import ChecksumMismatchError
 
 EXIT_REFUSED = 3
-TIMESCALES = ("daily", "weekly")
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
@@ -60,8 +57,11 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    # imported here: the dataset modules load torch, which other commands do not need
+    # imported here: the dataset modules load torch and pandas, which `--help` does not need
     from finscale.datasets.build import build_dataset
+    from finscale.datasets.splits import SplitTooSmallError, fold_label
+    from finscale.features.build import MissingRawDataError
+    from finscale.io.atomic import ChecksumMismatchError
 
     ctx = build_context(args, _overrides(args))
     manifest = ctx.manifest()
@@ -99,6 +99,9 @@ def run_describe(args: argparse.Namespace) -> int:
         report_rows,
         variant_label,
     )
+    from finscale.datasets.splits import fold_label
+    from finscale.features.build import MissingRawDataError
+    from finscale.io.atomic import ChecksumMismatchError
 
     ctx = build_context(args, _overrides(args))
     manifest = ctx.manifest()

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib.metadata
 import importlib.util
 import os
-import platform
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from finscale.cli.common import build_context, print_table
-from finscale.config import AppConfig
 from finscale.config.redact import redact_text
-from finscale.workspace import Workspace
+
+# The config schema (pydantic), platform, importlib.metadata and urllib.request are imported
+# where a check uses them: `finscale --help` builds this parser and should not pay for them.
+if TYPE_CHECKING:
+    from finscale.config import AppConfig
+    from finscale.workspace import Workspace
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -51,11 +51,15 @@ class Check:
 
 
 def check_python() -> Check:
+    import platform
+
     return Check("python", "ok", f"{platform.python_version()} ({platform.platform()})")
 
 
 def check_packages() -> list[Check]:
     """Installed versions of the packages finscale needs; a missing one is a hard failure."""
+    import importlib.metadata
+
     checks = []
     for package in CORE_PACKAGES:
         try:
@@ -138,6 +142,9 @@ def nvml_state() -> Literal["ready", "no library", "absent"]:
 
 def http_ok(url: str, timeout_s: float = HTTP_PROBE_TIMEOUT_S) -> tuple[bool, str]:
     """(answered with a non-5xx status, detail) for a GET of ``url``."""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return True, f"HTTP {response.status}"

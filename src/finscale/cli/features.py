@@ -5,18 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from finscale.cli.choices import TIMESCALES
 from finscale.cli.common import build_context, print_table
 from finscale.cli.data import damaged_file_message, symbol_argument
-from finscale.config import ConfigError
-from finscale.features.build import MissingRawDataError, build_feature_table
-from finscale.features.engine import describe_tier, load_tier
-from finscale.features.macro import MACRO_TIER, load_macro_tier
-from finscale.features.paths import resolve_tiers_dir
-from finscale.features.vix import VIX_TIER, load_vix_tier
-from finscale.io.atomic import ChecksumMismatchError
 
 EXIT_MISSING_DATA = 3
-TIMESCALES = ("daily", "weekly")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    # imported here: the feature layer loads pandas and TA-Lib, which `--help` does not need
+    from finscale.features.build import MissingRawDataError, build_feature_table
+    from finscale.io.atomic import ChecksumMismatchError
+
     ctx = build_context(args)
     tier = args.tier or ctx.config.features.tier
     tickers = args.tickers or [ctx.config.dataset.ticker]
@@ -65,6 +62,12 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from finscale.config import ConfigError
+    from finscale.features.engine import describe_tier, load_tier
+    from finscale.features.macro import MACRO_TIER, load_macro_tier
+    from finscale.features.paths import resolve_tiers_dir
+    from finscale.features.vix import VIX_TIER, load_vix_tier
+
     ctx = build_context(args)
     name = args.tier or ctx.config.features.tier
     try:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from finscale.cli.common import build_context, print_table
-from finscale.manifest.store import ArtifactRecord
+
+if TYPE_CHECKING:  # the store loads SQLAlchemy and pandas: only when a verb runs
+    from finscale.manifest.store import ArtifactRecord
 
 EXIT_MISMATCH = 1
 
