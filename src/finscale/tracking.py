@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import mlflow
 import mlflow.pytorch
 import numpy as np
 import torch
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -138,7 +140,7 @@ class RunTracker:
             parent_run_id=None if run_id else parent_run_id,
         )
         self.run_id = run.info.run_id
-        mlflow.set_tags(run_key.as_tags())
+        mlflow.set_tags({**run_key.as_tags(), MODEL_TAG: TRAINED_MODEL})  # a training run
         return self.run_id
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -199,14 +201,19 @@ class RunTracker:
 
 
 def find_finished_run(target: TrackingTarget, run_key: RunKey) -> str | None:
-    """The id of a FINISHED run with this key in the experiment, or None."""
+    """The id of a FINISHED training run with this key in the experiment, or None.
+
+    Only runs tagged ``model=patchtst`` count: a baseline run logged with the same identity
+    fields must never make a training identity look finished.
+    """
     client = MlflowClient(tracking_uri=target.uri)
     experiment = client.get_experiment_by_name(target.experiment)
     if experiment is None:
         return None
     runs = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"tags.run_key = '{run_key.as_tag()}' and attributes.status = 'FINISHED'",
+        filter_string=f"tags.run_key = '{run_key.as_tag()}' and attributes.status = 'FINISHED' "
+                      f"and tags.{MODEL_TAG} = '{TRAINED_MODEL}'",
         max_results=1,
     )
     return runs[0].info.run_id if runs else None
@@ -293,14 +300,22 @@ def record_child_run(target: TrackingTarget, parent_run_id: str, run_name: str,
 
 def find_run_ids(target: TrackingTarget, tags: Mapping[str, str]) -> list[str]:
     """Ids of the experiment's runs carrying every one of ``tags`` (oldest first)."""
+    return _tagged_run_ids(target, tags)
+
+
+def _tagged_run_ids(target: TrackingTarget, tags: Mapping[str, str],
+                    status: str | None = None) -> list[str]:
+    """Ids of the runs carrying every one of ``tags`` (and ``status``), oldest first."""
     client = MlflowClient(tracking_uri=target.uri)
     experiment = client.get_experiment_by_name(target.experiment)
     if experiment is None:
         return []
     if any("'" in str(value) for value in tags.values()):
         raise ValueError(f"tag values to search for must not contain quotes: {dict(tags)}")
-    query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
-    runs = client.search_runs([experiment.experiment_id], filter_string=query,
+    terms = [f"tags.`{key}` = '{value}'" for key, value in tags.items()]
+    if status is not None:
+        terms.append(f"attributes.status = '{status}'")
+    runs = client.search_runs([experiment.experiment_id], filter_string=" and ".join(terms),
                               order_by=["attributes.start_time ASC"])
     return [run.info.run_id for run in runs]
 
@@ -374,3 +389,37 @@ def runs_with_tag(target: TrackingTarget, tag: str, value: str
         token = page.token
         if not token:
             return found
+
+
+# ---------------------------------------------------------------- runs logged whole
+# Baselines train nothing: their run is created, filled and ended in one call; the report is
+# logged as artifacts of the experiment's parent run.
+
+BATCH_PARAMS = 100  # MLflow takes at most 100 params (and 1000 metrics) per log_batch call
+
+
+def log_finished_run(target: TrackingTarget, run_name: str, *, tags: Mapping[str, Any],
+                     params: Mapping[str, Any], metrics: Mapping[str, float]) -> str:
+    """A run that trained nothing, logged whole (metrics at step 0, NaN kept) and ended
+    FINISHED; a crash on the way leaves it RUNNING, and no finished-check matches that."""
+    client = MlflowClient(tracking_uri=target.uri)
+    run_id = str(client.create_run(_ensure_experiment(target), tags=_clean_tags(tags),
+                                   run_name=run_name).info.run_id)
+    now = int(time.time() * 1000)
+    values = [Metric(key, float(value), now, 0) for key, value in metrics.items()]
+    texts = [Param(key, param_value(key, value)) for key, value in params.items()]
+    for start in range(0, max(len(values), len(texts)), BATCH_PARAMS):
+        client.log_batch(run_id, metrics=values[start:start + BATCH_PARAMS],
+                         params=texts[start:start + BATCH_PARAMS])
+    client.set_terminated(run_id, STATUS_FINISHED)
+    return run_id
+
+
+def finished_run_ids(target: TrackingTarget, tags: Mapping[str, str]) -> list[str]:
+    """Ids of the FINISHED runs carrying every one of ``tags`` (oldest first)."""
+    return _tagged_run_ids(target, tags, STATUS_FINISHED)
+
+
+def log_folder(target: TrackingTarget, run_id: str, folder: Path, artifact_path: str) -> None:
+    """Every file under ``folder`` as artifacts of ``run_id`` under ``artifact_path``."""
+    MlflowClient(tracking_uri=target.uri).log_artifacts(run_id, str(folder), artifact_path)

@@ -1,6 +1,7 @@
-"""Final runs log the full scored metrics of every task (test and val, from the best
-checkpoint), so the results table of a real experiment has log loss, skill, their SEs and
-calibration bins; a trial's splits cannot be scored on test at all."""
+"""On real SPY: final runs log the full scored metrics of every task (test and val, from the
+best checkpoint), so the results table of a real experiment has log loss, skill, their SEs
+and calibration bins; a trial's splits cannot be scored on test at all; baselines are logged
+as runs on the model's exact samples and never make a training identity look finished."""
 
 from __future__ import annotations
 
@@ -19,8 +20,12 @@ from finscale.datasets.load import WithheldSplitError, open_splits
 from finscale.datasets.windows import WindowedDataset
 from finscale.evaluation.final import final_scored_metrics
 from finscale.evaluation.results import load_results
+from finscale.evaluation.runner import BaselineOutcome, score_and_log_baselines
+from finscale.evaluation.scored import SampleMismatchError
 from finscale.manifest.store import Manifest
+from finscale.tracking import TrackingTarget, find_finished_run, log_finished_run
 from finscale.training.run import TrainResult, train_run
+from finscale.training.run_key import RunKey
 from finscale.workspace import Workspace
 from tests.support.raw_workspace import fill_raw_workspace
 
@@ -30,9 +35,14 @@ EXPERIMENT = "final-eval"
 TINY = ["experiment.phase=evaltest", f"tracking.experiment={EXPERIMENT}", "model.budget=10k",
         "dataset.context=32", "training.epochs=1", "training.device=cpu",
         "thermal.sensor=none", "training.log_model=false",
-        "evaluation.bootstrap.replicates=50"]
+        "evaluation.bootstrap.replicates=50", "evaluation.baselines.lags=[1]",
+        "evaluation.baselines.logistic_c=[0.1]", "evaluation.baselines.hgb_learning_rate=[0.1]",
+        "evaluation.baselines.hgb_max_leaf_nodes=[7]", "evaluation.baselines.hgb_max_iter=20"]
 SCORED = ("roc_auc", "pr_auc", "log_loss", "brier", "skill", "base_log_loss", "f1",
           "positive_calls", "roc_auc_se", "log_loss_se", "rel_pred_0", "rel_obs_0", "rel_n_0")
+
+
+Trained = tuple[Workspace, AppConfig, TrainResult]
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +55,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path
     return workspace, config, train_run(config, workspace)
 
 
-def test_a_final_run_logs_scored_metrics_the_results_table_reads(
-    trained: tuple[Workspace, AppConfig, TrainResult]
-) -> None:
+def test_a_final_run_logs_scored_metrics_the_results_table_reads(trained: Trained) -> None:
     workspace, _, result = trained
     metrics = MlflowClient(workspace.mlflow_uri).get_run(result.run_id).data.metrics
     tasks = [k.removeprefix("test_auc_") for k in metrics
@@ -73,9 +81,7 @@ def test_a_final_run_logs_scored_metrics_the_results_table_reads(
         assert sum(b["count"] for b in json.loads(bins)) == frame["test_samples"].iloc[0]
 
 
-def test_test_metrics_cannot_be_computed_for_a_trial(
-    trained: tuple[Workspace, AppConfig, TrainResult]
-) -> None:
+def test_test_metrics_cannot_be_computed_for_a_trial(trained: Trained) -> None:
     workspace, config, _ = trained
     manifest = Manifest(workspace.manifest_url, workspace.home)
     try:
@@ -94,3 +100,64 @@ def test_test_metrics_cannot_be_computed_for_a_trial(
                              predictor="patchtst")
     assert predicted == []  # refused before anything was predicted
     assert not math.isnan(trial.val.label_array().mean())
+
+
+@pytest.fixture(scope="module")
+def baselines(trained: Trained) -> BaselineOutcome:
+    workspace, config, _ = trained
+    return score_and_log_baselines(config, workspace)
+
+
+def test_baselines_are_logged_as_runs_on_the_model_samples(
+    trained: Trained, baselines: BaselineOutcome
+) -> None:
+    workspace, config, result = trained
+    client = MlflowClient(workspace.mlflow_uri)
+    model = client.get_run(result.run_id).data
+    assert model.tags["model"] == "patchtst"
+    assert {"baseline-base-rate", "baseline-vix_level", "baseline-atr_close",
+            "baseline-logistic", "baseline-hgb"} <= set(baselines.logged)
+    assert baselines.reused == ()
+    model_names = {k for k in model.metrics if k.startswith(("test_", "val_"))}
+    for name, run_id in baselines.logged.items():
+        run = client.get_run(run_id)
+        tags = run.data.tags
+        assert run.info.status == "FINISHED" and tags["model"] == name
+        for field in ("sample_hash_train", "sample_hash_val", "sample_hash_test",
+                      "dataset_md5", "phase", "tickers", "horizon", "tier", "task"):
+            assert tags[field] == model.tags[field], (name, field)
+        assert tags["budget"] == "baseline" and tags["run_key"] != model.tags["run_key"]
+        assert set(run.data.metrics) <= model_names, name  # the model's metric names
+    frame = load_results(workspace, EXPERIMENT).frame
+    rows = frame[frame["model"] == "baseline-vix_level"]
+    assert len(rows) == 4 and rows["test_auc"].notna().all() and rows["val_auc"].notna().all()
+    again = score_and_log_baselines(config, workspace)
+    assert again.logged == {} and set(again.reused) == set(baselines.logged)
+
+
+def test_a_baseline_never_makes_a_training_identity_look_finished(
+    trained: Trained, baselines: BaselineOutcome
+) -> None:
+    workspace, config, result = trained
+    target = TrackingTarget.for_workspace(workspace, EXPERIMENT)
+    untrained = RunKey.from_config(config.model_copy(
+        update={"training": config.training.model_copy(update={"seed": 7})}))
+    log_finished_run(target, "impostor", tags={**untrained.as_tags(),
+                                               "model": "baseline-logistic"},
+                     params={}, metrics={})
+    assert find_finished_run(target, untrained) is None
+    assert find_finished_run(target, RunKey.from_config(config)) == result.run_id
+
+
+def test_baselines_refuse_samples_other_than_the_model_run(
+    trained: Trained, baselines: BaselineOutcome
+) -> None:
+    workspace, config, result = trained
+    client = MlflowClient(workspace.mlflow_uri)
+    real = client.get_run(result.run_id).data.tags["sample_hash_val"]
+    client.set_tag(result.run_id, "sample_hash_val", "0" * len(real))
+    try:
+        with pytest.raises(SampleMismatchError, match="sample_hash_val"):
+            score_and_log_baselines(config, workspace)
+    finally:
+        client.set_tag(result.run_id, "sample_hash_val", real)
