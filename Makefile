@@ -18,7 +18,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # `make mlflow-ui`: one process, no job runner (STACK-NOTES: 2 cores)
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: setup test test-fast lint demo demo-data mlflow-ui verify bench clean stack stop
+.PHONY: setup test test-fast lint demo demo-data mlflow-ui verify bench clean stack stop \
+	server worker worker-cpu deploy
 
 setup: $(VENV)/.installed
 
@@ -69,6 +70,24 @@ stack: setup
 
 stop:
 	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/python deployments/stack.py stop
+
+# The same pieces one at a time, in the foreground (one terminal each): the Prefect server
+# (127.0.0.1, SQLite in the workspace), a process worker per pool, the deployments.
+PREFECT_API := http://127.0.0.1:$(PREFECT_PORT)/api
+
+server: setup
+	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/python deployments/server.py --port $(PREFECT_PORT)
+
+worker: setup
+	FINSCALE_HOME=$(DEMO_HOME) PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect worker start \
+		--pool finscale-gpu --type process
+
+worker-cpu: setup
+	FINSCALE_HOME=$(DEMO_HOME) PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect worker start \
+		--pool finscale-cpu --type process
+
+deploy: setup
+	$(BIN)/python deployments/bootstrap.py --api-url $(PREFECT_API)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

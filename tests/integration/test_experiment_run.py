@@ -1,7 +1,7 @@
 """`experiment run --local` on a tiny matrix with real data, a real study and real MLflow:
 the study runs before the final runs that take its best parameters, a second run starts
-nothing, a thermal-stopped cell is the only one a rerun starts, and the plan's estimate is
-within a factor of 2 of the measured wall time."""
+nothing (nor does the Prefect flow), a thermal-stopped cell is the only one a rerun starts,
+and the plan's estimate is within a factor of 2 of the measured wall time."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from finscale.experiments.status import matrix_status, tracking_target
 from finscale.experiments.throughput import MeasuredRates
 from finscale.training.device import resolve_device
 from finscale.workspace import Workspace
+from flows.experiment import experiment
 from tests.support.raw_workspace import fill_raw_workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +81,7 @@ def _estimate_s(matrix: Matrix, workspace: Workspace) -> float:
 
 @pytest.mark.slow
 def test_local_run_studies_first_then_finals_resumable_and_estimated(
-    workspace: Workspace, shared_data_dir: Path, tmp_path: Path,
+    prefect_harness: None, workspace: Workspace, shared_data_dir: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     torch.set_num_threads(1)
@@ -97,6 +98,7 @@ def test_local_run_studies_first_then_finals_resumable_and_estimated(
     finals = [job.id for job in matrix.final_jobs]
     assert report.failed == [] and report.started == [study_id, *finals]
     assert events[:2] == [("start", study_id), ("done", study_id)]  # the study comes first
+    print(f"tiny matrix: estimate {estimate:.1f} s, measured {report.seconds:.1f} s")
     assert 0.5 <= report.seconds / estimate <= 2.0, (report.seconds, estimate)
 
     progress = study_progress(matrix.hpo_jobs[0], workspace)
@@ -115,6 +117,12 @@ def test_local_run_studies_first_then_finals_resumable_and_estimated(
 
     again = run_matrix(matrix, workspace, LocalRunner(workspace, gate_timeout_s=5))
     assert again.started == [] and again.skipped == finals  # a finished matrix starts nothing
+    # the Prefect flow reads the same state: nothing to submit (no deployment is needed)
+    summary = experiment(config_path=str(matrix.path), home=str(workspace.home), gpu_slot=None)
+    assert summary == {"done": 3}
+    home = ["--home", str(workspace.home)]
+    assert main([*home, "experiment", "run", str(matrix.path), "--local"]) == 0
+    assert "started 0 jobs, skipped 2 finished" in capsys.readouterr().out
 
     # a thermal stop puts its cell back to pending: a rerun starts that cell only
     stopped = after[2]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,8 +23,8 @@ from finscale.experiments.hpo_adapter import (
     StudyStoppedError,
     run_study_job,
 )
-from finscale.experiments.matrix import Job, Matrix
-from finscale.experiments.status import JobStatus, matrix_status, study_states
+from finscale.experiments.matrix import FINAL, Job, Matrix
+from finscale.experiments.status import WAITING, matrix_status, study_states
 from finscale.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,55 @@ class RunReport:
 Progress = Callable[[str, Job, str], None]  # (event, job, detail): start, done, failed, ...
 
 
+def studies_to_run(matrix: Matrix, studies: Mapping[str, StudyProgress]) -> list[Job]:
+    """The studies a final job uses that are not done yet (in matrix order)."""
+    needed = {job.study for job in matrix.final_jobs if job.study is not None}
+    return [job for sid, job in matrix.studies().items()
+            if sid in needed and studies[sid].state != STUDY_DONE]
+
+
+def finals_by_state(matrix: Matrix, workspace: Workspace,
+                    studies: Mapping[str, StudyProgress]) -> tuple[list[Job], list[str], list[str]]:
+    """(final jobs to run, resolved; ids already finished; ids waiting for a study)."""
+    to_run, finished, waiting = [], [], []
+    for status in matrix_status(matrix, workspace, studies):
+        if status.job.kind != FINAL:
+            continue
+        if status.finished:
+            finished.append(status.job.id)
+        elif status.state == WAITING:
+            waiting.append(status.job.id)
+        else:
+            to_run.append(status.job)
+    return to_run, finished, waiting
+
+
+def find_job(matrix: Matrix, job_id: str) -> Job:
+    """A job of the matrix by its id (a study: own or reused)."""
+    for job in matrix.jobs():
+        if job.id == job_id:
+            return job
+    raise KeyError(f"matrix {matrix.name} has no job {job_id!r}")
+
+
+def matrix_workspace(matrix: Matrix, home: str | None) -> Workspace:
+    """The workspace the matrix's jobs write to (``home`` wins over the base config's)."""
+    cfg = matrix.final_jobs[0].config.workspace
+    return Workspace.resolve(home or cfg.home, manifest_url=cfg.manifest_url).ensure()
+
+
+def resume_possible(job: Job, workspace: Workspace) -> bool:
+    """Whether the job's identity has a last checkpoint to continue from."""
+    from finscale.training.checkpoint import LAST_NAME
+
+    return (workspace.checkpoints_dir / job.run_key.as_path() / LAST_NAME).is_file()
+
+
 def _run_studies(matrix: Matrix, runner: JobRunner, studies: dict[str, StudyProgress],
                  report: RunReport, progress: Progress) -> None:
     """The studies that a not-yet-finished final job is waiting for."""
-    needed = {job.study for job in matrix.final_jobs if job.study is not None}
-    for sid, job in matrix.studies().items():
-        if sid not in needed or studies[sid].state == STUDY_DONE:
-            continue
+    for job in studies_to_run(matrix, studies):
+        sid = job.id
         runner.gate(job)
         progress("start", job, f"study, {studies[sid].counted}/{job.trials} trials so far")
         report.started.append(sid)
@@ -91,9 +133,7 @@ def _run_studies(matrix: Matrix, runner: JobRunner, studies: dict[str, StudyProg
         progress("done", job, studies[sid].state)
 
 
-def _run_final(status: JobStatus, runner: JobRunner, report: RunReport,
-               progress: Progress) -> None:
-    job = status.job
+def _run_final(job: Job, runner: JobRunner, report: RunReport, progress: Progress) -> None:
     runner.gate(job)
     progress("start", job, job.identity)
     report.started.append(job.id)
@@ -117,15 +157,9 @@ def run_matrix(matrix: Matrix, workspace: Workspace, runner: JobRunner,
     tell = progress or (lambda event, job, detail: log.info("%s %s: %s", event, job.id, detail))
     studies = study_states(matrix, workspace)
     _run_studies(matrix, runner, studies, report, tell)
-    for status in matrix_status(matrix, workspace, studies):
-        if status.job.kind != "final":
-            continue
-        if status.finished:
-            report.skipped.append(status.job.id)
-        elif status.state == "waiting":
-            report.waiting.append(status.job.id)
-        else:
-            _run_final(status, runner, report, tell)
+    to_run, report.skipped, report.waiting = finals_by_state(matrix, workspace, studies)
+    for job in to_run:
+        _run_final(job, runner, report, tell)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -150,16 +184,14 @@ class LocalRunner:
         return run_study_job(job, self.workspace)
 
     def final(self, job: Job) -> JobOutcome:
-        from finscale.training.checkpoint import LAST_NAME
         from finscale.training.run import RunHooks, train_run
 
         hooks = RunHooks(tags={MATRIX_TAG: job.matrix, MATRIX_JOB_TAG: job.id})
         try:
             result = train_run(job.config, self.workspace, hooks=hooks)
         except Exception as exc:
-            last = self.workspace.checkpoints_dir / job.run_key.as_path() / LAST_NAME
+            resume = resume_possible(job, self.workspace)
             log.warning("%s crashed (%s); retrying once%s", job.id, exc,
-                        ", resuming from its checkpoint" if last.is_file() else "")
-            result = train_run(job.config, self.workspace, hooks=hooks,
-                               resume=last.is_file())
+                        ", resuming from its checkpoint" if resume else "")
+            result = train_run(job.config, self.workspace, hooks=hooks, resume=resume)
         return JobOutcome(result.stop_reason, result.run_id, result.collapsed)
