@@ -5,15 +5,14 @@ FLOPs per sample come with the shape (``shapes.shape_flops``). The probe times a
 optimiser steps of the real model at the job's batch on the device training would use,
 after one warm-up step, and caches the result per device in
 ``<workspace>/cache/throughput.json`` (like the batch size). Shapes whose predicted step
-would take longer than ``max_step_s`` are not probed: their time is their FLOPs at the
-rate the largest probed shape reached (``extrapolated``).
+would take longer than ``max_step_s`` are not probed: their time is extrapolated from the
+two largest probed shapes (``extrapolated``; see ``extrapolate``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ CACHE_FILE_NAME = "throughput.json"
 MEASURED = "measured"
 EXTRAPOLATED = "extrapolated"
 TERA = 1e12
+MIN_SLOPE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class ProbeSettings(FrozenModel):
 
     min_s: float = Field(0.3, gt=0, description="time each measurement at least this long")
     max_steps: int = Field(8, ge=1)
-    max_step_s: float = Field(2.0, gt=0, description="shapes predicted slower than this per "
+    max_step_s: float = Field(3.0, gt=0, description="shapes predicted slower than this per "
                               "step are extrapolated from FLOPs, not probed")
 
 
@@ -169,34 +169,53 @@ class MeasuredRates:
             tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
 
     def throughputs(self, shapes: Iterable[JobShape]) -> dict[str, Throughput]:
-        """Every distinct shape's throughput, smallest first so a rate is known before a
-        large shape is judged too slow to probe."""
+        """Every distinct shape's throughput, smallest first so the measured ones predict
+        whether a larger shape is too slow to probe (and its time if it is)."""
         unique = {shape.key: shape for shape in shapes}
         order = sorted(unique.values(), key=lambda s: s.train_flops * s.batch_size)
         cached = self._read().get(self.label, {})
         found: dict[str, Throughput] = {}
         fresh: dict[str, dict[str, float]] = {}
-        rate = math.nan  # training FLOP/s of the largest shape measured so far
+        measured: list[tuple[JobShape, Throughput]] = []
         for shape in order:
-            step_flops = shape.train_flops * shape.batch_size
             entry = cached.get(shape.key)
-            too_slow = not math.isnan(rate) and step_flops / rate > self.settings.max_step_s
-            if entry is None and not too_slow:
+            predicted = extrapolate(shape, measured) if measured else None
+            if entry is None and predicted is not None and (
+                    predicted.step_s > self.settings.max_step_s):
+                found[shape.key] = predicted
+                continue
+            if entry is None:
                 tp = probe(shape, self.device, self.settings.min_s, self.settings.max_steps)
                 entry = {"step_s": tp.step_s, "eval_sample_s": tp.eval_sample_s}
                 fresh[shape.key] = entry
-            if entry is not None:
-                found[shape.key] = Throughput(entry["step_s"], entry["eval_sample_s"], MEASURED)
-                rate = step_flops / entry["step_s"]
-                continue
-            found[shape.key] = _extrapolated(shape, rate)
+            found[shape.key] = Throughput(entry["step_s"], entry["eval_sample_s"], MEASURED)
+            measured.append((shape, found[shape.key]))
         if fresh:
             self._write(fresh)
         return found
 
 
-def _extrapolated(shape: JobShape, rate: float) -> Throughput:
-    """A shape's time at the training FLOP rate measured on a smaller one."""
-    return Throughput(step_s=shape.train_flops * shape.batch_size / rate,
-                      eval_sample_s=shape.eval_flops / rate,
+def _slope(x1: float, y1: float, x2: float, y2: float) -> float:
+    """Seconds per FLOP beyond the larger point: the slope between two measurements, kept
+    at least half the larger one's average (probe noise must not make big shapes free)."""
+    average = y2 / x2
+    if x2 <= x1 or y2 <= y1:
+        return average
+    return max((y2 - y1) / (x2 - x1), MIN_SLOPE_SHARE * average)
+
+
+def extrapolate(shape: JobShape, measured: list[tuple[JobShape, Throughput]]) -> Throughput:
+    """A larger shape's time from the two largest measured ones: their time plus the extra
+    FLOPs at the marginal cost between them (a small model's fixed per-step cost does not
+    grow with size); with one measurement, its time scaled by FLOPs."""
+    (small, s_tp), (large, l_tp) = (measured[-2] if len(measured) > 1 else measured[-1],
+                                    measured[-1])
+    step_x = (small.train_flops * small.batch_size, large.train_flops * large.batch_size)
+    eval_x = (small.eval_flops, large.eval_flops)
+    step_slope = _slope(step_x[0], s_tp.step_s, step_x[1], l_tp.step_s)
+    eval_slope = _slope(eval_x[0], s_tp.eval_sample_s, eval_x[1], l_tp.eval_sample_s)
+    flops = shape.train_flops * shape.batch_size
+    return Throughput(step_s=l_tp.step_s + (flops - step_x[1]) * step_slope,
+                      eval_sample_s=l_tp.eval_sample_s
+                      + (shape.eval_flops - eval_x[1]) * eval_slope,
                       source=EXTRAPOLATED)

@@ -148,6 +148,23 @@ def test_probe_is_cached_per_device_and_large_shapes_extrapolated(tmp_path: Path
     assert again[small.key].step_s == 123.0
 
 
+def test_larger_shapes_extrapolate_at_the_marginal_cost(tmp_path: Path) -> None:
+    """Two measured shapes: a larger one costs their fixed per-step part plus its extra
+    FLOPs at the marginal cost between them (not the small model's average rate)."""
+    jobs = load_matrix(PHASES / "demo.yaml").final_jobs
+    s10k, s30k, s1m = (job_shape(jobs[i].config) for i in (0, 2, 8))
+    rates = MeasuredRates(resolve_device("cpu"), tmp_path, ProbeSettings(max_step_s=1e-9))
+    rates.path.write_text(json.dumps({rates.label: {
+        s10k.key: {"step_s": 0.1, "eval_sample_s": 1e-4},
+        s30k.key: {"step_s": 0.2, "eval_sample_s": 3e-4}}}), encoding="utf-8")
+    found = rates.throughputs([s1m, s30k, s10k])
+    assert found[s1m.key].source == EXTRAPOLATED
+    x10, x30, x1m = (s.train_flops * s.batch_size for s in (s10k, s30k, s1m))
+    slope = (0.2 - 0.1) / (x30 - x10)
+    assert found[s1m.key].step_s == pytest.approx(0.2 + (x1m - x30) * slope)
+    assert found[s1m.key].step_s < 0.2 * x1m / x30  # below the 30k model's average rate
+
+
 def test_plan_command_prints_jobs_counts_and_saving(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
