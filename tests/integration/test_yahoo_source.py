@@ -28,9 +28,9 @@ from finscale.data.sources import (
 from finscale.data.sources.yahoo import YahooSource
 from finscale.manifest.store import Manifest
 from finscale.workspace import Workspace
+from tests.support import IMPORT_ROOT
 from tests.support.fake_yahoo import (
     FAKE_THREAD_NAMES,
-    IMPORT_ROOT,
     FakeYahooServer,
     YahooMode,
     fake_yahoo_session,

@@ -17,7 +17,7 @@ without an answer; ``hang`` holds every request until ``hang_s`` passes or ``rel
 called; ``hang_symbols`` holds only the chart requests of those symbols. Client-side:
 ``fake_yahoo_session(server, dns_failure=True)`` raises a name-resolution ConnectionError.
 Every request is recorded as the URL yfinance asked for. Use as a context manager; children
-that unpickle the session need ``IMPORT_ROOT`` on their PYTHONPATH.
+that unpickle the session need ``tests.support.IMPORT_ROOT`` on their PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -38,9 +38,6 @@ YahooMode = Literal["ok", "down", "hang"]
 HANDLER_THREAD_NAME = "fake-yahoo-handler"
 SERVER_THREAD_NAME = "fake-yahoo-server"
 FAKE_THREAD_NAMES = (HANDLER_THREAD_NAME, SERVER_THREAD_NAME)  # tests tell them from their own
-# The folder that makes ``tests.support.fake_yahoo`` importable: a child process unpickling the
-# session needs it on its PYTHONPATH (pytest's importlib mode does not put it on sys.path).
-IMPORT_ROOT = Path(__file__).resolve().parents[2]
 EXCHANGE_TZ = "America/New_York"
 SESSION_OPEN = pd.Timedelta(hours=9, minutes=30)
 CHART_PREFIX = "/v8/finance/chart/"

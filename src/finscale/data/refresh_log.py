@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from finscale.manifest.store import make_engine
+from finscale.manifest.store import create_schema, make_engine
 
 REASON_MAX_CHARS = 1000
 
@@ -66,7 +66,7 @@ class RefreshLog:
 
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
-        _LogBase.metadata.create_all(self._engine)
+        create_schema(self._engine, _LogBase.metadata)  # safe when refreshes start at once
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     def close(self) -> None:

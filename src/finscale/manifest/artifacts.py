@@ -44,19 +44,18 @@ def save_frame(
     """Write ``frame`` atomically and register it, unless the latest version is identical.
 
     The file is renamed into place before the manifest row is committed, so a reader that
-    trusts the manifest never sees a half-written file.
+    trusts the manifest never sees a half-written file. "Identical" (same MD5 and parents)
+    is decided inside the registering transaction, so two writers storing the same frame at
+    once make one version. The file is content-addressed: an unchanged frame rewrites
+    nothing new.
     """
     path, md5 = write_parquet_addressed(frame, directory, name.replace("/", "_"))
-    latest = manifest.latest(name)
-    same_parents = latest is not None and tuple(sorted(set(parents))) == latest.parent_ids
-    if latest is not None and latest.md5 == md5 and same_parents:
-        return StoredArtifact(latest, created=False)
     first, last = date_span(frame)
-    record = manifest.register(
+    registration = manifest.register_version(
         name=name, kind=kind, path=path, md5=md5, rows=len(frame), source=source,
         config_hash=config_hash, first_date=first, last_date=last, parents=parents, meta=meta,
     )
-    return StoredArtifact(record, created=True)
+    return StoredArtifact(registration.record, created=registration.created)
 
 
 def load_frame(manifest: Manifest, record: ArtifactRecord) -> pd.DataFrame:

@@ -1,8 +1,17 @@
 """The manifest: register, look up and verify artifact versions (SQLite or any SQLAlchemy URL).
 
-SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
-``BEGIN IMMEDIATE`` so two processes registering at once queue instead of failing. On
-other databases a unique (name, version) constraint plus a retry does the same job.
+Concurrent writers, e.g. two refreshes started at once on an empty PostgreSQL manifest:
+
+- Version assignment is atomic. SQLite runs in WAL mode with a busy timeout and every write
+  transaction starts with ``BEGIN IMMEDIATE``, so writers queue. Elsewhere the unique
+  (name, version) constraint makes the second of two writers that picked the same version
+  fail; it retries in a new transaction and sees the first one's row.
+- Unchanged content is never a new version: "is the latest version of this name the same
+  file (MD5) with the same parents?" is asked inside that same transaction, so two writers
+  storing identical content register it once.
+- Schema creation is idempotent under races (``create_schema``): on PostgreSQL it runs under
+  a transaction-scoped advisory lock, because two concurrent ``CREATE TABLE`` of the same
+  table crash one side with a unique violation in the catalogue.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, MetaData, create_engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +32,8 @@ from finscale.workspace import Workspace
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 REGISTER_ATTEMPTS = 20
+# pg_advisory_xact_lock key serialising schema creation (any fixed int64; "finscale" in ASCII)
+SCHEMA_LOCK_KEY = int.from_bytes(b"finscale", "big")
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,14 @@ class ArtifactRecord:
     created_at: datetime
     parent_ids: tuple[int, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What ``Manifest.register`` did: the version, and whether it is a new one."""
+
+    record: ArtifactRecord
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,21 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def create_schema(engine: Engine, metadata: MetaData) -> None:
+    """Create ``metadata``'s missing tables; safe when several processes do it at once.
+
+    On PostgreSQL the check-then-create runs under an advisory lock held until commit, so the
+    second process waits, then finds the tables. SQLite needs none: ``BEGIN IMMEDIATE``
+    already serialises the transaction ``create_all`` runs in.
+    """
+    if engine.dialect.name != "postgresql":
+        metadata.create_all(engine)
+        return
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        metadata.create_all(connection)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the manifest URL (SQLite gets WAL, busy timeout, immediate writes)."""
     if url.startswith("sqlite"):
@@ -110,7 +144,7 @@ class Manifest:
         self.url = url
         self.root = root
         self._engine = make_engine(url)
-        Base.metadata.create_all(self._engine)
+        create_schema(self._engine, Base.metadata)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     @classmethod
@@ -131,7 +165,11 @@ class Manifest:
         except ValueError:
             return str(path.resolve())
 
-    def register(
+    def register(self, **fields: Any) -> ArtifactRecord:
+        """``register_version``'s record: the new version, or the latest if unchanged."""
+        return self.register_version(**fields).record
+
+    def register_version(
         self,
         *,
         name: str,
@@ -145,13 +183,17 @@ class Manifest:
         last_date: date | None = None,
         parents: Sequence[int] = (),
         meta: dict[str, Any] | None = None,
-    ) -> ArtifactRecord:
-        """Add the next version of ``name``; safe against concurrent writers."""
+    ) -> Registration:
+        """Add the next version of ``name``, unless the latest is the same content.
+
+        "Same content" is the same MD5 and the same parents; then the latest version is
+        returned with ``created`` False. Atomic against concurrent writers (module docstring).
+        """
         for attempt in range(REGISTER_ATTEMPTS):
             try:
                 return self._insert(
                     name, kind, self._relative(path), md5, rows, source, config_hash,
-                    first_date, last_date, parents, meta or {},
+                    first_date, last_date, tuple(sorted(set(parents))), meta or {},
                 )
             except (IntegrityError, OperationalError):
                 if attempt == REGISTER_ATTEMPTS - 1:
@@ -161,24 +203,29 @@ class Manifest:
     def _insert(
         self, name: str, kind: str, path: str, md5: str, rows: int, source: str,
         config_hash: str, first_date: date | None, last_date: date | None,
-        parents: Sequence[int], meta: dict[str, Any],
-    ) -> ArtifactRecord:
+        parents: tuple[int, ...], meta: dict[str, Any],
+    ) -> Registration:
         with self._sessions.begin() as session:
-            current = session.scalar(
-                select(func.max(ArtifactRow.version)).where(ArtifactRow.name == name)
-            )
+            latest = session.scalars(
+                select(ArtifactRow).where(ArtifactRow.name == name)
+                .order_by(ArtifactRow.version.desc()).limit(1)
+            ).first()
+            if latest is not None and latest.md5 == md5 \
+                    and tuple(sorted(p.id for p in latest.parents)) == parents:
+                return Registration(_to_record(latest), created=False)
             row = ArtifactRow(
-                name=name, version=(current or 0) + 1, kind=kind, path=path, md5=md5,
-                rows=rows, first_date=first_date, last_date=last_date, source=source,
-                config_hash=config_hash, created_at=datetime.now(UTC), meta=meta,
+                name=name, version=(latest.version if latest else 0) + 1, kind=kind,
+                path=path, md5=md5, rows=rows, first_date=first_date, last_date=last_date,
+                source=source, config_hash=config_hash, created_at=datetime.now(UTC),
+                meta=meta,
             )
             session.add(row)
             session.flush()
-            for parent_id in sorted(set(parents)):
+            for parent_id in parents:
                 session.add(ArtifactLink(child_id=row.id, parent_id=parent_id))
             session.flush()
             session.refresh(row)
-            return _to_record(row)
+            return Registration(_to_record(row), created=True)
 
     def _query(self, session: Session, name: str | None = None) -> list[ArtifactRow]:
         stmt = select(ArtifactRow).order_by(ArtifactRow.name, ArtifactRow.version)

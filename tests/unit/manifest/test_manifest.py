@@ -5,53 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from finscale.io.atomic import md5_file
 from finscale.manifest.artifacts import load_latest, save_frame
 from finscale.manifest.store import Manifest
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REGISTRATIONS_PER_PROCESS = 50
 SHARED_NAME = "shared/artifact"
-
-
-def _pg_available() -> bool:
-    try:
-        engine = sa.create_engine(PG_SERVER, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except sa.exc.OperationalError:
-        return False
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def manifest_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh manifest database: a SQLite file, or a new PostgreSQL schema dropped after."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'manifest.db'}"
-        return
-    if not _pg_available():
-        pytest.fail(f"PostgreSQL not reachable at {PG_SERVER}; .ci/run starts it")
-    schema = f"manifest_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_SERVER)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _file(root: Path, name: str, content: str) -> tuple[Path, str]:

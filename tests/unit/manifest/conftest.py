@@ -1,0 +1,21 @@
+"""The manifest database every test here runs against: SQLite, and PostgreSQL in a fresh
+schema of its own (so tests never collide, and a schema starts empty)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import fresh_schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def manifest_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh manifest database: a SQLite file, or a new PostgreSQL schema dropped after."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'manifest.db'}"
+        return
+    with fresh_schema("manifest_test") as url:
+        yield url
