@@ -27,6 +27,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from finscale.config.redact import redact_text, redact_value
+from finscale.io.locks import creation_lock
 from finscale.training.run_key import RunKey
 from finscale.workspace import Workspace
 
@@ -113,6 +114,20 @@ def _ensure_experiment(target: TrackingTarget) -> str:
     ))
 
 
+def open_store(target: TrackingTarget) -> str:
+    """The experiment's id, with MLflow's store and the experiment created under a lock.
+
+    MLflow migrates an empty database the first time it opens it and creates the experiment
+    on first use; two runs starting at once in a fresh workspace crashed one of them
+    (``duplicate column name``, or the experiment already existing). ``creation_lock``
+    serialises that first use across processes: a file lock beside a SQLite store, an
+    advisory lock on PostgreSQL, none for a tracking server. MLflow keeps the opened store
+    for this process's later clients.
+    """
+    with creation_lock(target.uri):
+        return _ensure_experiment(target)
+
+
 class RunTracker:
     """One MLflow run: ``start`` (new or continued), log, ``end``."""
 
@@ -130,7 +145,7 @@ class RunTracker:
         the parent is addressed by id, so it need not be this process's active run.
         """
         mlflow.set_tracking_uri(self.target.uri)
-        self.experiment_id = _ensure_experiment(self.target)
+        self.experiment_id = open_store(self.target)
         if mlflow.active_run() is not None:
             mlflow.end_run()
         run = mlflow.start_run(
@@ -206,6 +221,7 @@ def find_finished_run(target: TrackingTarget, run_key: RunKey) -> str | None:
     Only runs tagged ``model=patchtst`` count: a baseline run logged with the same identity
     fields must never make a training identity look finished.
     """
+    open_store(target)  # a training run's first use of the store
     client = MlflowClient(tracking_uri=target.uri)
     experiment = client.get_experiment_by_name(target.experiment)
     if experiment is None:
@@ -282,7 +298,7 @@ def ensure_run(target: TrackingTarget, run_id: str | None, run_name: str,
         except MlflowException:
             log.warning("run %s is gone from %s: starting a new one", run_id,
                         redact_text(target.uri))
-    run = client.create_run(_ensure_experiment(target), tags=_clean_tags(tags),
+    run = client.create_run(open_store(target), tags=_clean_tags(tags),
                             run_name=run_name)
     return str(run.info.run_id)
 
@@ -292,7 +308,7 @@ def record_child_run(target: TrackingTarget, parent_run_id: str, run_name: str,
     """A child run that trained nothing (e.g. a trial refused before training), ended with
     ``status``: every trial of a study has its run under the parent in the UI."""
     client = MlflowClient(tracking_uri=target.uri)
-    run = client.create_run(_ensure_experiment(target), run_name=run_name,
+    run = client.create_run(open_store(target), run_name=run_name,
                             tags={**_clean_tags(tags), MLFLOW_PARENT_RUN_ID: parent_run_id})
     client.set_terminated(run.info.run_id, status)
     return str(run.info.run_id)

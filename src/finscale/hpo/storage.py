@@ -9,22 +9,19 @@ database. Once created, workers share the storage without the lock.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
 from finscale.config.redact import redact_text
+from finscale.io.locks import creation_lock as database_creation_lock
+from finscale.io.locks import sqlite_file
 
 SQLITE_TIMEOUT_S = 60.0  # a writer waits this long for another worker's write
-LOCK_KEY_HEX = 15  # 60 bits: fits PostgreSQL's signed bigint advisory key
 SUPPORTED = ("sqlite", "postgresql")
 
 
@@ -44,42 +41,11 @@ def _scheme(url: str) -> str:
 
 
 @contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def _advisory_lock(url: str) -> Iterator[None]:
-    key = int(hashlib.sha256(url.encode("utf-8")).hexdigest()[:LOCK_KEY_HEX], 16)
-    engine = sa.create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-    finally:
-        engine.dispose()
-
-
-@contextmanager
 def creation_lock(url: str) -> Iterator[None]:
     """Held while a worker creates (or first opens) the storage and the study."""
-    if _scheme(url) == "postgresql":
-        with _advisory_lock(url):
-            yield
-        return
-    database = sa.engine.make_url(url).database
-    if not database or database == ":memory:":
+    if _scheme(url) == "sqlite" and sqlite_file(url) is None:
         raise StorageURLError("an in-memory SQLite storage cannot hold a resumable study")
-    with _file_lock(Path(database).with_name(Path(database).name + ".lock")):
+    with database_creation_lock(url):
         yield
 
 
