@@ -32,7 +32,7 @@ from finscale.evaluation.bootstrap import (
     block_days,
     paired_comparison,
 )
-from finscale.evaluation.config import BaselinesConfig, BootstrapConfig
+from finscale.evaluation.config import BootstrapConfig
 from finscale.evaluation.metrics import roc_auc
 from finscale.evaluation.scored import BASELINE_PREFIX, ScoredTask
 from finscale.manifest.store import Manifest
@@ -55,7 +55,7 @@ def baseline_scores(config: AppConfig, manifest: Manifest, workspace: Workspace
     """Each baseline's test scores per (baseline, task)."""
     record = build_dataset(manifest, workspace, config)
     splits = open_splits(manifest, record)
-    run = run_baselines(splits, BaselinesConfig())
+    run = run_baselines(splits, config.evaluation.baselines)
     scores = {}
     for result in run.results:
         name = result.name.removeprefix(BASELINE_PREFIX)
@@ -64,9 +64,9 @@ def baseline_scores(config: AppConfig, manifest: Manifest, workspace: Workspace
     return scores
 
 
-def lag_effect(lag0: ScoredTask, lag1: ScoredTask, horizon: int) -> Comparison:
+def lag_effect(lag0: ScoredTask, lag1: ScoredTask, horizon: int, boot: BootstrapConfig
+               ) -> Comparison:
     """AUC(lag 1) - AUC(lag 0) on the same test samples, with a paired day-block bootstrap."""
-    boot = BootstrapConfig()
     resampler = DayBlockResampler(lag1.end_dates, block=block_days(horizon,
                                   boot.block_margin_days), horizon=horizon)
     return paired_comparison(roc_auc, "auc", lag1, lag0, resampler,
@@ -87,7 +87,7 @@ def patchtst_aucs(config: AppConfig, workspace: Workspace, tasks: tuple[str, ...
         "mean": metrics.get("test_auc", float("nan"))}
 
 
-def print_baselines(home: Path, manifest: Manifest, workspace: Workspace, horizon: int
+def print_baselines(home: Path, manifest: Manifest, workspace: Workspace, config: AppConfig
                     ) -> tuple[str, ...]:
     """The baselines' test AUC at both lags with the paired difference; the task names."""
     scores = {lag: baseline_scores(lag_config(lag, home), manifest, workspace) for lag in LAGS}
@@ -95,7 +95,7 @@ def print_baselines(home: Path, manifest: Manifest, workspace: Workspace, horizo
           f"{'lag1-lag0 [95% CI]':>26} {'p':>6}")
     for (name, task), lag1 in scores[1].items():
         lag0 = scores[0][(name, task)]
-        effect = lag_effect(lag0, lag1, horizon)
+        effect = lag_effect(lag0, lag1, config.dataset.horizon, config.evaluation.bootstrap)
         d = effect.difference
         print(f"{name:<10} {task:<12} {int(lag1.labels.sum()):>4}/{len(lag1.labels):<5} "
               f"{roc_auc(lag0.labels, lag0.scores):7.4f} {roc_auc(lag1.labels, lag1.scores):7.4f} "
@@ -124,7 +124,7 @@ def main() -> None:
                          macro_source=mirror, tickers=["SPY", "VIX"])
         tasks: tuple[str, ...] = ()
         if not args.no_baselines:
-            tasks = print_baselines(home, manifest, workspace, config.dataset.horizon)
+            tasks = print_baselines(home, manifest, workspace, config)
         if args.train:
             tasks = tasks or tuple(build_dataset(manifest, workspace, config).meta["tasks"])
             models = {lag: patchtst_aucs(lag_config(lag, home), workspace, tasks) for lag in LAGS}
