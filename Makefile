@@ -40,14 +40,13 @@ test: setup lint
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# The offline demo: data from the mirror, features, split report, one 100k-parameter run.
-demo: demo-data
-	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale features build --tier a20 --tickers SPY
-	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale --config configs/experiments/cpu_demo.yaml dataset describe --no-weekly
-	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale --config configs/experiments/cpu_demo.yaml train
+# From an empty workspace to the scaling report: data, a20 features, the demo matrix (a
+# short pruned HPO study, five budgets x two seeds), baselines, fits and plots, with progress.
+demo: setup
+	$(BIN)/finscale --home $(DEMO_HOME) demo
 
 demo-data: setup
-	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale data refresh --source csv --mirror $(FINSCALE_DATA_MIRROR)
+	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale data refresh $(DATA_SOURCE)
 	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/finscale data status
 
 mlflow-ui: setup

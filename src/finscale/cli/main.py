@@ -8,10 +8,21 @@ import sys
 from collections.abc import Sequence
 
 from finscale.cli import data as data_cmd
-from finscale.cli import dataset, doctor, experiment, features, hpo, manifest, train
+from finscale.cli import (
+    dataset,
+    demo,
+    doctor,
+    experiment,
+    features,
+    hpo,
+    manifest,
+    report,
+    train,
+)
 from finscale.config import ConfigError
 
-COMMAND_MODULES = (data_cmd, manifest, doctor, features, dataset, train, hpo, experiment)
+COMMAND_MODULES = (data_cmd, manifest, doctor, features, dataset, train, hpo, experiment,
+                   report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,6 +53,12 @@ class DatasetSplits:
         return self.withheld_test
 
 
+def _tensor_ready(array: np.ndarray) -> np.ndarray:
+    """C-contiguous and writable (pandas 3 may hand out read-only views); copies only when
+    the array is neither already."""
+    return np.require(array, requirements=["C", "W"])
+
+
 def open_splits(
     manifest: Manifest, record: ArtifactRecord, *, include_test: bool = True
 ) -> DatasetSplits:
@@ -64,8 +70,8 @@ def open_splits(
     if not include_test:
         test_rows = split == SPLIT_NAMES.index("test")
         frame.loc[test_rows, [*meta["features"], *meta["tasks"]]] = np.nan
-    features = torch.from_numpy(np.ascontiguousarray(frame[meta["features"]].to_numpy(np.float32)))
-    labels = torch.from_numpy(np.ascontiguousarray(frame[meta["tasks"]].to_numpy(np.float32)))
+    features = torch.from_numpy(_tensor_ready(frame[meta["features"]].to_numpy(np.float32)))
+    labels = torch.from_numpy(_tensor_ready(frame[meta["tasks"]].to_numpy(np.float32)))
     ticker_ids = torch.from_numpy(np.array(frame[TICKER_ID].to_numpy(np.int64)))
     dates = frame.index.to_numpy(dtype="datetime64[ns]")
     names = SPLIT_NAMES if include_test else tuple(n for n in SPLIT_NAMES if n != "test")
