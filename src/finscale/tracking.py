@@ -439,3 +439,28 @@ def finished_run_ids(target: TrackingTarget, tags: Mapping[str, str]) -> list[st
 def log_folder(target: TrackingTarget, run_id: str, folder: Path, artifact_path: str) -> None:
     """Every file under ``folder`` as artifacts of ``run_id`` under ``artifact_path``."""
     MlflowClient(tracking_uri=target.uri).log_artifacts(run_id, str(folder), artifact_path)
+
+
+# ---------------------------------------------------------------- the experiment's parent run
+# One run per experiment (matrix) that holds what belongs to the whole experiment, such as
+# its report; found by these two tags, so whoever comes first creates it and others reuse it.
+
+EXPERIMENT_ROLE_TAG = "finscale.role"
+EXPERIMENT_PARENT_ROLE = "experiment-parent"
+EXPERIMENT_NAME_TAG = "finscale.experiment"
+
+
+def experiment_exists(target: TrackingTarget) -> bool:
+    """Whether the tracking store holds an experiment named ``target.experiment``."""
+    client = MlflowClient(tracking_uri=target.uri)
+    return client.get_experiment_by_name(target.experiment) is not None
+
+
+def experiment_parent_run(target: TrackingTarget, name: str) -> str:
+    """The id of experiment ``name``'s parent run in ``target`` (the oldest, if several
+    were created at once), created FINISHED on first use: it trains nothing."""
+    tags = {EXPERIMENT_ROLE_TAG: EXPERIMENT_PARENT_ROLE, EXPERIMENT_NAME_TAG: name}
+    found = find_run_ids(target, tags)
+    if found:
+        return found[0]
+    return log_finished_run(target, f"{name} (experiment)", tags=tags, params={}, metrics={})

@@ -1,12 +1,14 @@
 """On real SPY: final runs log the full scored metrics of every task (test and val, from the
 best checkpoint), so the results table of a real experiment has log loss, skill, their SEs
 and calibration bins; a trial's splits cannot be scored on test at all; baselines are logged
-as runs on the model's exact samples and never make a training identity look finished."""
+as runs on the model's exact samples and never make a training identity look finished;
+``finscale report`` and the ``report`` flow publish the experiment's report to MLflow."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from finscale.cli.main import main
 from finscale.config import AppConfig, load_config
 from finscale.datasets.build import build_dataset
 from finscale.datasets.load import WithheldSplitError, open_splits
@@ -23,7 +26,14 @@ from finscale.evaluation.results import load_results
 from finscale.evaluation.runner import BaselineOutcome, score_and_log_baselines
 from finscale.evaluation.scored import SampleMismatchError
 from finscale.manifest.store import Manifest
-from finscale.tracking import TrackingTarget, find_finished_run, log_finished_run
+from finscale.tracking import (
+    EXPERIMENT_PARENT_ROLE,
+    EXPERIMENT_ROLE_TAG,
+    TrackingTarget,
+    find_finished_run,
+    find_run_ids,
+    log_finished_run,
+)
 from finscale.training.run import TrainResult, train_run
 from finscale.training.run_key import RunKey
 from finscale.workspace import Workspace
@@ -161,3 +171,51 @@ def test_baselines_refuse_samples_other_than_the_model_run(
             score_and_log_baselines(config, workspace)
     finally:
         client.set_tag(result.run_id, "sample_hash_val", real)
+
+
+def _report(workspace: Workspace, capsys: pytest.CaptureFixture[str], *args: str
+            ) -> tuple[int, str, str]:
+    code = main(["--config", str(REPO / "configs" / "base.yaml"), "--home",
+                 str(workspace.home), "report", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_finscale_report_writes_the_report_and_logs_it_under_the_parent_run(
+    trained: Trained, baselines: BaselineOutcome, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workspace, _, _ = trained
+    folder = workspace.reports_dir / EXPERIMENT
+    code, out, err = _report(workspace, capsys, EXPERIMENT, "--no-baselines")
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == str(folder / "index.html")
+    html = (folder / "index.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert images and all((folder / name).is_file() for name in images)
+    assert "baseline" in (folder / "report.md").read_text(encoding="utf-8")
+    assert (folder / "results.parquet").is_file() and (folder / "results.csv").is_file()
+    target = TrackingTarget.for_workspace(workspace, EXPERIMENT)
+    (parent,) = find_run_ids(target, {EXPERIMENT_ROLE_TAG: EXPERIMENT_PARENT_ROLE})
+    client = MlflowClient(workspace.mlflow_uri)
+    logged = {a.path for a in client.list_artifacts(parent, "report")}
+    assert {f"report/{n}" for n in ("index.html", "report.md", "results.parquet",
+                                    *images)} <= logged
+    (folder / "stale.png").write_bytes(b"from an older report")
+    code, out, err = _report(workspace, capsys, EXPERIMENT, "--no-baselines")
+    assert code == 0, err
+    assert not (folder / "stale.png").exists()  # the folder is replaced whole
+    assert find_run_ids(target, {EXPERIMENT_ROLE_TAG: EXPERIMENT_PARENT_ROLE}) == [parent]
+    code, _, err = _report(workspace, capsys, "no-such-experiment")
+    assert code == 3 and "no-such-experiment" in err
+
+
+def test_the_report_flow_publishes_the_same_report(
+    trained: Trained, baselines: BaselineOutcome, prefect_harness: None
+) -> None:
+    from flows.report import report
+
+    workspace, _, _ = trained
+    ref = report(experiment=EXPERIMENT, config_path=str(REPO / "configs" / "base.yaml"),
+                 home=str(workspace.home), baselines=False)
+    assert ref["index"] == str(workspace.reports_dir / EXPERIMENT / "index.html")
+    assert int(ref["rows"]) > 0 and int(ref["images"]) > 0

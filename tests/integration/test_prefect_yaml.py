@@ -37,3 +37,9 @@ def test_nightly_refresh_runs_on_weekdays_after_the_us_close() -> None:
     _minute, hour, _, _, weekdays = schedule["cron"].split()
     assert schedule["timezone"] == "America/New_York"
     assert int(hour) >= 16 and weekdays == "1-5"
+
+
+def test_the_report_runs_on_the_cpu_pool() -> None:
+    report = next(d for d in _deployments() if d["name"] == "report")
+    assert report["entrypoint"] == "flows/report.py:report"
+    assert report["work_pool"]["name"] == "finscale-cpu"  # it needs no GPU slot

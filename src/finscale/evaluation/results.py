@@ -33,6 +33,9 @@ STATUS_FINISHED = "FINISHED"
 DEFAULT_MODEL = "patchtst"  # runs without a ``model`` tag come from the PatchTST trainer
 NO_TASKS = "none"  # how the trainer's task-list tags spell an empty list
 TRUE_TEXT = ("true", "1")  # flags read back from CSV text
+# tracking.EXPERIMENT_ROLE_TAG (not imported: tracking loads torch and mlflow): a run with a
+# role (the experiment's parent) holds no results of its own
+ROLE_TAG = "finscale.role"
 KEY_FIELDS = ("phase", "tickers", "timescale", "tier", "horizon", "budget", "task", "seed",
               "settings", "fold")
 INT_COLUMNS = ("horizon", "seed", "fold", "n_parameters")
@@ -147,7 +150,9 @@ def results_from_runs(runs: Iterable[RunLike], experiment: str) -> ResultsTable:
     rows: list[dict[str, object]] = []
     skipped: Counter[str] = Counter()
     for run in runs:
-        if run.status != STATUS_FINISHED:
+        if role := run.tags.get(ROLE_TAG):
+            skipped[f"{role} run"] += 1
+        elif run.status != STATUS_FINISHED:
             skipped[f"status {run.status}"] += 1
         elif run.tags.get("test_split") == "withheld":
             skipped["test split withheld (selection run)"] += 1
