@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 
 from finscale.data.config import DataConfig, RetryConfig
@@ -35,6 +34,7 @@ from tests.support.fake_yahoo import (
     YahooMode,
     fake_yahoo_session,
 )
+from tests.support.processes import isolated_call_children
 
 pytestmark = pytest.mark.integration
 
@@ -171,6 +171,6 @@ def test_one_hung_ticker_costs_only_its_own_series(
     assert sum("/chart/SPY?" in url for url in server.chart_requests()) == 2  # one per attempt
     # no worker thread or child process outlives its call, while SPY's requests still hang
     assert _own_threads() == threads_before
-    assert psutil.Process().children(recursive=True) == []
+    assert isolated_call_children() == []
     assert manifest.latest("raw/market/SPY") is None
     manifest.close()

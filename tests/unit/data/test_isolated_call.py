@@ -8,11 +8,11 @@ import os
 import threading
 import time
 
-import psutil
 import pytest
 
 from finscale.data.isolated_call import call_in_subprocess
 from finscale.data.sources.base import PermanentSourceError, TransientSourceError
+from tests.support.processes import isolated_call_children
 
 # A hang is given 60 s to finish; killed at 1 s, the call returns long before.
 HANG_S = 60.0
@@ -34,7 +34,7 @@ def test_hung_call_is_killed_at_its_limit_and_leaves_nothing_behind() -> None:
 
     assert time.monotonic() - started < BOUND_S
     assert set(threading.enumerate()) == threads_before
-    assert psutil.Process().children(recursive=True) == []
+    assert isolated_call_children() == []
 
 
 def test_a_child_that_dies_without_answering_is_a_transient_failure() -> None:
