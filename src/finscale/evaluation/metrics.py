@@ -75,6 +75,12 @@ def brier(labels: np.ndarray, probs: np.ndarray) -> float:
     return float(np.mean((probs.astype(np.float64) - labels) ** 2))
 
 
+def skill(labels: np.ndarray, probs: np.ndarray, base_rate: float) -> float:
+    """1 - log loss / the log loss of predicting ``base_rate`` (the train prevalence) for
+    every sample: 0 for that constant predictor, negative for anything worse."""
+    return 1 - log_loss(labels, probs) / log_loss(labels, np.full(labels.shape, base_rate))
+
+
 def train_prevalence(train_labels: np.ndarray) -> float:
     """Share of positives in the training labels: the base rate every split is scored with."""
     if train_labels.size == 0:

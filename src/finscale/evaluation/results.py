@@ -54,6 +54,7 @@ METRIC_SOURCES: Mapping[str, tuple[str, ...]] = {
     "test_brier": ("test_brier_{t}",),
     "test_base_log_loss": ("test_base_log_loss_{t}",),
     "test_skill": ("test_skill_{t}",),
+    "test_skill_se": ("test_skill_se_{t}",),
     "test_brier_skill": ("test_brier_skill_{t}",),
     "test_precision": ("test_precision_{t}",),
     "test_recall": ("test_recall_{t}",),

@@ -13,6 +13,7 @@ import math
 from finscale.evaluation.bootstrap import (
     BootstrapError,
     DayBlockResampler,
+    Metric,
     block_days,
     bootstrap_metric,
 )
@@ -22,6 +23,7 @@ from finscale.evaluation.metrics import (
     reliability_metrics,
     reliability_table,
     roc_auc,
+    skill,
     task_metrics,
 )
 from finscale.evaluation.scored import ScoredTask
@@ -30,15 +32,19 @@ from finscale.evaluation.scored import ScoredTask
 def scored_metrics(scored: ScoredTask, *, base_rate: float, threshold: float, horizon: int,
                    config: EvaluationConfig) -> dict[str, float]:
     """Flat metrics of ``scored`` with ``<split>_roc_auc_se_<task>`` and (probabilities
-    only) ``<split>_log_loss_se_<task>`` from the day-block bootstrap and the reliability
-    bins; an SE the bootstrap cannot give (too few days or one class) is NaN."""
+    only) ``<split>_{log_loss,skill}_se_<task>`` from the day-block bootstrap and the
+    reliability bins; an SE the bootstrap cannot give (too few days or one class) is NaN."""
     prefix = f"{scored.split}_"
     metrics = task_metrics(scored.task, scored.split, scored.labels, scored.scores,
                            base_rate=base_rate, threshold=threshold,
                            probabilistic=scored.probabilistic)
     out = metrics.flat(prefix)
     boot = config.bootstrap
-    errors = {"roc_auc": roc_auc, **({"log_loss": log_loss} if scored.probabilistic else {})}
+    errors: dict[str, Metric] = {"roc_auc": roc_auc}
+    if scored.probabilistic:
+        # the skill's own resampled error: loss and base-rate loss move together with the
+        # days drawn, so log_loss_se / base loss would overstate it
+        errors.update(log_loss=log_loss, skill=lambda y, p: skill(y, p, base_rate))
     try:
         resampler = DayBlockResampler(scored.end_dates, horizon=horizon,
                                       block=block_days(horizon, boot.block_margin_days))

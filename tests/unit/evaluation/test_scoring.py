@@ -40,6 +40,8 @@ def test_logged_metrics_fill_every_results_column() -> None:
     assert {c: row[c] for c in test_columns if math.isnan(row[c])} == {}
     assert row["test_auc"] == pytest.approx(roc_auc(scored.labels, scored.scores))
     assert 0.005 < row["test_auc_se"] < 0.05 and 0.001 < row["test_log_loss_se"] < 0.05
+    # loss and base-rate loss move together over resampled days: the skill varies less
+    assert 0.001 < row["test_skill_se"] < row["test_log_loss_se"] / row["test_base_log_loss"]
     bins = json.loads(row["test_reliability"])
     assert len(bins) == CONFIG.reliability_bins and sum(b["count"] for b in bins) == 1200
 

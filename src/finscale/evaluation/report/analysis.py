@@ -42,7 +42,7 @@ class ErrorMetric:
 ERROR_METRICS = (
     ErrorMetric("test_log_loss", "test log loss", "test_log_loss_se", lambda v: v),
     ErrorMetric("test_auc", "1 - test AUC", "test_auc_se", lambda v: 1 - v),
-    ErrorMetric("test_skill", "1 - test skill", None, lambda v: 1 - v),
+    ErrorMetric("test_skill", "1 - test skill", "test_skill_se", lambda v: 1 - v),
 )
 
 
