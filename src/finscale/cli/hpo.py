@@ -68,10 +68,14 @@ def _print_trial(outcome: TrialOutcome) -> None:
 
 def run_hpo(args: argparse.Namespace) -> int:
     """Run trials until the study holds --trials; print each and the best."""
+    import optuna
+
     from finscale.hpo.space import load_spec
     from finscale.hpo.storage import StorageURLError
     from finscale.hpo.study import STOP_FAILURES, STOP_THERMAL, run_study
 
+    if not args.verbose:  # one line per trial is printed below; Optuna's own would repeat it
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(args.hpo_file)
     workspace = _workspace(args, args.hpo_file).ensure()
     print(f"study        {spec.study_name()}", flush=True)
