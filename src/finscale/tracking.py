@@ -9,6 +9,7 @@ config YAML, the best checkpoint and the model with a signature.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from finscale.config.redact import redact_text, redact_value
 from finscale.io.locks import creation_lock
 from finscale.training.run_key import RunKey
-from finscale.workspace import Workspace
+from finscale.workspace import TRACKING_URI_ENV, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,22 @@ def open_store(target: TrackingTarget) -> str:
         return _ensure_experiment(target)
 
 
+def _use_tracking_uri(uri: str) -> None:
+    """Point MLflow's fluent API at ``uri`` without exporting it to the environment.
+
+    ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` for subprocesses, and
+    finscale honours that variable when ``tracking.uri`` is unset: left exported, a run in
+    another workspace later in this process (or a child process) would record into this
+    store. The variable keeps the value the user gave it, or stays unset.
+    """
+    before = os.environ.get(TRACKING_URI_ENV)
+    mlflow.set_tracking_uri(uri)
+    if before is None:
+        os.environ.pop(TRACKING_URI_ENV, None)
+    else:
+        os.environ[TRACKING_URI_ENV] = before
+
+
 class RunTracker:
     """One MLflow run: ``start`` (new or continued), log, ``end``."""
 
@@ -144,7 +161,7 @@ class RunTracker:
         ``parent_run_id`` files the new run as a child (an HPO trial under its study's run);
         the parent is addressed by id, so it need not be this process's active run.
         """
-        mlflow.set_tracking_uri(self.target.uri)
+        _use_tracking_uri(self.target.uri)
         self.experiment_id = open_store(self.target)
         if mlflow.active_run() is not None:
             mlflow.end_run()

@@ -4,6 +4,7 @@ the model with a signature, the collapse tag when forced, and secrets never logg
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,23 @@ def test_thermal_stop_then_resume_continues_the_same_run(
     target = TrackingTarget.for_workspace(workspace, config.tracking.experiment)
     assert len(run_metrics_history(target, resumed.run_id, "val_auc")) == 2
     assert run_metrics_history(target, resumed.run_id, "temperature_c") == [50.0, 50.0]
+
+
+def test_a_run_leaves_no_tracking_uri_behind_for_the_next_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; finscale honours that variable,
+    so a leaked value would send a second workspace's runs into the first one's store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = Workspace.resolve(tmp_path / "one").ensure()
+    second = Workspace.resolve(tmp_path / "two").ensure()
+    tracker = RunTracker(TrackingTarget.for_workspace(first, "leak"))
+    tracker.start(KEY)
+    tracker.end()
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert TrackingTarget.for_workspace(second, "leak").uri == second.mlflow_uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    tracker = RunTracker(TrackingTarget.for_workspace(first, "leak", first.mlflow_uri))
+    tracker.start(KEY)
+    tracker.end()
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://tracking.example:5000"  # the user's
