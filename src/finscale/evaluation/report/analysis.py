@@ -20,6 +20,7 @@ from scipy import stats
 
 from finscale.evaluation.bootstrap import Interval, replicate_interval
 from finscale.evaluation.config import EvaluationConfig
+from finscale.evaluation.report.folds import FoldLine, fold_lines
 from finscale.evaluation.results import require_columns, rows_for_fits
 from finscale.evaluation.scaling import ScalingFitError, ScalingPoints, ScalingResult, fit_scaling
 from finscale.evaluation.scored import BASELINE_PREFIX
@@ -86,6 +87,7 @@ class Panel:
     fits: tuple[MetricFit, ...]
     comparison: BestComparison | None
     excluded: dict[str, int] = field(default_factory=dict)
+    folds: tuple[FoldLine, ...] = ()  # walk-forward: per fold and pooled
 
     @property
     def title(self) -> str:
@@ -198,7 +200,7 @@ def _panel(key: dict[str, str], rows: pd.DataFrame, config: EvaluationConfig) ->
                     excluded[reason] = max(excluded.get(reason, 0), count)
     return Panel(key=key, fits=tuple(fits),
                  comparison=_compare(models, baselines, config.bootstrap.level),
-                 excluded=excluded)
+                 excluded=excluded, folds=fold_lines(rows, config.bootstrap.level))
 
 
 def analyse(table: pd.DataFrame, config: EvaluationConfig) -> list[Panel]:

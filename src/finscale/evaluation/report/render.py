@@ -88,7 +88,22 @@ def _panel_blocks(panel: Panel) -> list[Block]:
              for f in panel.fits for line in f.baselines]
     if lines:
         blocks.append(("table", (["baseline", "metric", "value", "CI"], lines)))
-    return blocks
+    return blocks + _fold_blocks(panel)
+
+
+def _fold_blocks(panel: Panel) -> list[Block]:
+    """Walk-forward folds: each predictor per fold (mean over seeds) and pooled."""
+    if not panel.folds:
+        return []
+    folds = sorted({k for line in panel.folds for k in line.per_fold})
+    rows = [[line.predictor, line.metric,
+             *(f"{line.per_fold[k].estimate:.4f}" if k in line.per_fold else "" for k in folds),
+             f"{line.pooled.estimate:.4f}", "" if math.isnan(line.pooled.se) else
+             f"{line.pooled.low:.4f} to {line.pooled.high:.4f}"] for line in panel.folds]
+    return [("p", f"Walk-forward: {len(folds)} folds, each scored on its own test days; "
+                  "pooled = mean over folds, its interval from the folds' independent errors."),
+            ("table", (["predictor", "metric", *(f"fold {k}" for k in folds), "pooled",
+                        "pooled CI"], rows))]
 
 
 def _counts(table: pd.DataFrame) -> str:
