@@ -7,6 +7,7 @@ every RNG state is stored as tensors / lists of ints so nothing needs unpickling
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from finscale.io.atomic import atomic_path
 FORMAT_VERSION = 1
 LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"
+COMPILED_PREFIX = "_orig_mod."  # what torch.compile's wrapper puts before every state key
 
 
 class CheckpointError(RuntimeError):
@@ -80,6 +82,30 @@ class TrainingProgress:
         return cls(**{**data, "history": [dict(h) for h in data["history"]]})
 
 
+def plain_module(model: nn.Module) -> nn.Module:
+    """The module inside a ``torch.compile`` wrapper (the module itself when not compiled)."""
+    inner = getattr(model, "_orig_mod", None)
+    return inner if isinstance(inner, nn.Module) else model
+
+
+def model_state(model: nn.Module) -> dict[str, Any]:
+    """State dict with the plain module's keys, so compiled and eager runs write the same."""
+    return plain_module(model).state_dict()
+
+
+def load_model_state(model: nn.Module, state: dict[str, Any]) -> None:
+    """Load a state dict saved from a compiled or an eager model into either (strict).
+
+    Works on a copy (metadata included): the caller's dict keeps its keys.
+    """
+    plain = OrderedDict(state)
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        plain._metadata = OrderedDict(metadata)  # type: ignore[attr-defined]
+    torch.nn.modules.utils.consume_prefix_in_state_dict_if_present(plain, COMPILED_PREFIX)
+    plain_module(model).load_state_dict(plain)
+
+
 def save_checkpoint(
     path: Path,
     *,
@@ -93,7 +119,7 @@ def save_checkpoint(
     """Write everything needed to continue training; readers see the old or the new file."""
     payload = {
         "format_version": FORMAT_VERSION,
-        "model": model.state_dict(),
+        "model": model_state(model),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": capture_rng_state(),

@@ -71,3 +71,14 @@ class TrainingConfig(FrozenModel):
         20, ge=1, description="optimiser steps between thermal checks"
     )
     log_model: bool = Field(True, description="log the best model to MLflow with a signature")
+    compile: Literal[False, "auto", "default", "max-autotune"] = Field(
+        "auto", description="torch.compile the training forward (finscale/training/compile.py): "
+        "false: eager; default / max-autotune: that torch.compile mode; auto: compile on CUDA, "
+        "eager on CPU (measured slower there with dropout, after minutes of compiling: "
+        "benchmarks/README.md) and on MPS (unmeasured). A compiler failure warns and trains "
+        "eagerly"
+    )
+    cpu_autocast: bool = Field(
+        False, description="bf16 autocast on CPU (CUDA and MPS always autocast); faster only "
+        "on CPUs with native bf16 (AVX512-BF16, AMX); see benchmarks/README.md"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 AUTO = "auto"
+log = logging.getLogger(__name__)
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -39,28 +41,53 @@ class DeviceChoice:
         return self.device.type
 
     def autocast(self) -> AbstractContextManager[object]:
-        """Autocast on CUDA/MPS; a no-op on CPU so CPU runs stay fp32 and bit-reproducible."""
+        """Autocast on CUDA/MPS (and on CPU with ``training.cpu_autocast``); otherwise a no-op,
+        so CPU runs stay fp32 and bit-reproducible."""
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
 
-def autocast_dtype_for(device: torch.device) -> torch.dtype | None:
-    """bf16 on CUDA, float16 (the reduced precision MPS autocast supports) on MPS, none on CPU."""
+    def with_cpu_autocast(self, enabled: bool) -> DeviceChoice:
+        """This choice with bf16 autocast on a CPU when ``enabled`` (other devices unchanged)."""
+        if not enabled or self.device.type != "cpu":
+            return self
+        if not cpu_has_native_bf16():
+            log.warning("training.cpu_autocast: this CPU has no native bf16 (AVX512-BF16 or "
+                        "AMX), so bf16 is emulated: measured about 5x slower than fp32 on an "
+                        "AVX2 CPU (benchmarks/README.md)")
+        return DeviceChoice(device=self.device, autocast_dtype=torch.bfloat16)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN has bf16 kernels for this CPU; without them bf16 is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
+def autocast_dtype_for(device: torch.device, cpu_autocast: bool = False) -> torch.dtype | None:
+    """bf16 on CUDA, float16 (the reduced precision MPS autocast supports) on MPS; on CPU
+    bf16 only with ``cpu_autocast`` (``training.cpu_autocast``), else none (fp32)."""
     if device.type == "cuda":
         return torch.bfloat16
     if device.type == "mps":
         return torch.float16
-    return None
+    return torch.bfloat16 if cpu_autocast else None
 
 
 def resolve_device(
     requested: str,
     *,
+    cpu_autocast: bool = False,
     cuda_available: Callable[[], bool] = torch.cuda.is_available,
     mps_available: Callable[[], bool] = _mps_available,
 ) -> DeviceChoice:
-    """``auto`` picks cuda, then mps, then cpu; an explicit name must exist on this host."""
+    """``auto`` picks cuda, then mps, then cpu; an explicit name must exist on this host.
+
+    ``cpu_autocast``: bf16 autocast when the choice is the CPU (``training.cpu_autocast``).
+    """
     if requested == AUTO:
         if cuda_available():
             name = "cuda"
@@ -77,4 +104,4 @@ def resolve_device(
         if name not in ("cpu", "cuda", "mps"):
             raise DeviceUnavailableError(f"training.device={name!r} is not cpu, cuda, mps or auto")
     device = torch.device(name)
-    return DeviceChoice(device=device, autocast_dtype=autocast_dtype_for(device))
+    return DeviceChoice(device=device, autocast_dtype=autocast_dtype_for(device, cpu_autocast))

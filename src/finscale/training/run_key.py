@@ -50,6 +50,8 @@ NON_RESULT_SETTINGS: Mapping[str, str] = {
     "training.eval_batch_size": "evaluation batching; metrics are the same up to float order",
     "training.thermal_check_every_steps": "when the thermal guard looks, not what is trained",
     "training.log_model": "whether the model is also logged as an MLflow model",
+    "training.compile": "a compiled step computes the eager step's function; they agree within "
+    "float tolerance (tests/unit/training/test_compile.py), as the same run on another device",
     "thermal.sensor": "pauses and stops do not change what is trained (resume is exact)",
     "thermal.file_path": "thermal guard input",
     "thermal.soft_limit_c": "thermal guard limit",

@@ -28,9 +28,11 @@ from finscale.training.checkpoint import (
     LAST_NAME,
     TrainingProgress,
     load_checkpoint,
+    load_model_state,
     restore_rng_state,
     save_checkpoint,
 )
+from finscale.training.compile import INDUCTOR, Backend, CompiledForward, compile_mode_for
 from finscale.training.config import TrainingConfig
 from finscale.training.device import DeviceChoice, resolve_device
 from finscale.training.losses import build_loss
@@ -128,10 +130,12 @@ class Trainer:
         temperature_fn: Callable[[], float | None] | None = None,
         checkpoint_extra: dict[str, str] | None = None,
         val_counts: Mapping[str, TaskCounts] | None = None,
+        compile_backend: Backend = INDUCTOR,
     ) -> None:
-        """``val_counts``: the val split's class counts when the caller has them already."""
+        """``val_counts``: the val split's class counts when the caller has them already;
+        ``compile_backend``: the ``torch.compile`` backend when ``cfg.compile`` compiles."""
         self.cfg = cfg
-        self.device = device or resolve_device(cfg.device)
+        self.device = (device or resolve_device(cfg.device)).with_cpu_autocast(cfg.cpu_autocast)
         self.model = model.to(self.device.device)
         self.train_source = batching.as_batch_source(train_data)
         self.val_source = batching.as_batch_source(val_data)
@@ -167,6 +171,10 @@ class Trainer:
         self.scheduler = build_scheduler(
             self.optimizer, cfg, total_steps=self.steps_per_epoch * cfg.epochs
         )
+        mode = compile_mode_for(cfg.compile, self.device.device.type)
+        # training steps call this; self.model stays the plain module (checkpoints, eval)
+        self.forward = CompiledForward(self.model, mode, batch_size=self.batch_size,
+                                       backend=compile_backend)
         self.progress = TrainingProgress()
         # MPS has no float64; elsewhere the sum matches a python-float running sum exactly
         self._loss_dtype = torch.float32 if self.device.device.type == "mps" else torch.float64
@@ -229,7 +237,7 @@ class Trainer:
     def resume_from(self, path: Path) -> dict[str, str]:
         """Restore model, optimiser, scheduler, RNG and progress; returns the checkpoint extras."""
         payload = load_checkpoint(path, map_location=self.device.device)
-        self.model.load_state_dict(payload["model"])
+        load_model_state(self.model, payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         self.progress = TrainingProgress.from_dict(payload["progress"])
@@ -248,7 +256,7 @@ class Trainer:
     def load_best(self) -> None:
         """Load the best checkpoint's weights into the model (before any final evaluation)."""
         payload = load_checkpoint(self.best_path, map_location=self.device.device)
-        self.model.load_state_dict(payload["model"])
+        load_model_state(self.model, payload["model"])
 
     # ---------------------------------------------------------------- steps
     def _optimizer_step(self, group: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -257,7 +265,7 @@ class Trainer:
             x = x.to(self.device.device, non_blocking=True)
             y = y.to(self.device.device, non_blocking=True)
             with self.device.autocast():
-                logits = self.model(x)  # (B, n_tasks)
+                logits = self.forward(x)  # (B, n_tasks); compiled for full batches
             loss = self.loss_fn(logits.float(), y)
             (loss * (x.shape[0] / total)).backward()
             # no float(): that would wait for the device on every micro-batch
@@ -392,12 +400,20 @@ class Trainer:
             self.resume_from(self.last_path)
         else:
             seed_everything(self.cfg.seed)
+        self._prepare_compile()
         reason = self._loop(stop_after_epoch)
         if reason not in FINISHED_REASONS:
             return FitResult(reason, self.progress, self.last_path, self._best_or_none())
         self.load_best()
         final = self.evaluate(self.val_source, "val_")
         return FitResult(reason, self.progress, self.last_path, self.best_path, final)
+
+    def _prepare_compile(self) -> None:
+        """Compile now (state-neutral; a failure warns once and leaves the run eager)."""
+        if self.forward.mode is None:
+            return
+        sample_shape = tuple(self.train_source.batch(torch.arange(1))[0].shape[1:])
+        self.forward.prepare(sample_shape, self.device.device, self.device.autocast)
 
     def _loop(self, stop_after_epoch: int | None) -> str:
         if self.progress.epochs_without_improvement >= self.cfg.patience:

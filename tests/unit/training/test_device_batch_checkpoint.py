@@ -44,6 +44,28 @@ def test_auto_prefers_cuda_then_mps_then_cpu() -> None:
     assert resolve_device("cpu", cuda_available=yes).name == "cpu"  # the override wins
 
 
+def test_cpu_autocast_is_bf16_on_cpu_only_and_warns_without_native_bf16(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    yes, no = (lambda: True), (lambda: False)
+    cpu = resolve_device("cpu", cpu_autocast=True, cuda_available=no)
+    assert cpu.autocast_dtype == torch.bfloat16
+    with cpu.autocast():
+        assert torch.nn.Linear(2, 2)(torch.randn(1, 2)).dtype == torch.bfloat16
+    assert resolve_device("cpu", cuda_available=no).autocast_dtype is None
+    assert resolve_device("auto", cpu_autocast=True, cuda_available=no,
+                          mps_available=yes).autocast_dtype == torch.float16  # MPS as always
+    from finscale.training import device as device_module
+
+    for native, warned in ((True, False), (False, True)):
+        monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda n=native: n)
+        caplog.clear()
+        plain = resolve_device("cpu", cuda_available=no)
+        assert plain.with_cpu_autocast(True).autocast_dtype == torch.bfloat16
+        assert ("no native bf16" in caplog.text) is warned
+        assert plain.with_cpu_autocast(False) is plain
+
+
 class FakeOOM(torch.cuda.OutOfMemoryError):
     pass
 

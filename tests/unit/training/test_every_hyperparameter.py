@@ -349,6 +349,43 @@ def check_log_model(tmp: Path) -> None:
             assert torch.allclose(loaded(batch), model.eval()(batch), atol=1e-5)
 
 
+def _graph_calls(tmp: Path, **overrides: object) -> tuple[Trainer, list[int]]:
+    """Fit with a spy torch.compile backend; the batch size of each compiled-graph call."""
+    calls: list[int] = []
+
+    def spy_backend(graph: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> object:
+        def run(*args: torch.Tensor) -> object:
+            calls.append(max((a.shape[0] for a in args if a.dim() == 3), default=-1))
+            return graph(*args)
+        return run
+
+    torch.manual_seed(0)
+    trainer = Trainer(TinyNet(), synthetic(100, 1), synthetic(48, 2), _cfg(**overrides),
+                      checkpoint_dir=tmp / f"ckpt{len(list(tmp.glob('ckpt*')))}",
+                      compile_backend=spy_backend)
+    trainer.fit()
+    return trainer, calls
+
+
+def check_compile(tmp: Path) -> None:
+    eager, calls = _graph_calls(tmp, compile=False)
+    assert calls == [] and not eager.forward.active
+    compiled, calls = _graph_calls(tmp, compile="default")
+    # the probe, then the 6 full batches of 16; the short batch of 4 runs eagerly
+    assert compiled.forward.active and calls == [16] * 7
+    assert _trainer(tmp, compile="max-autotune").forward.mode == "max-autotune"
+    assert _trainer(tmp, compile="auto").forward.mode is None  # auto on CPU: eager (measured)
+
+
+def check_cpu_autocast(tmp: Path) -> None:
+    for flag, dtype in ((False, torch.float32), (True, torch.bfloat16)):
+        trainer = _trainer(tmp, cpu_autocast=flag)
+        seen: set[torch.dtype] = set()
+        trainer.model.hidden.register_forward_hook(lambda _m, _a, out, _s=seen: _s.add(out.dtype))
+        trainer.fit()
+        assert seen == {dtype}
+
+
 TRAINING_CHECKS: dict[str, Callable[[Path], None]] = {
     "seed": check_seed, "epochs": check_epochs, "batch_size": check_batch_size,
     "effective_batch_size": check_effective_batch_size, "lr": check_lr,
@@ -364,6 +401,7 @@ TRAINING_CHECKS: dict[str, Callable[[Path], None]] = {
     "batch_headroom": check_batch_headroom, "max_batch_size": check_max_batch_size,
     "eval_batch_size": check_eval_batch_size,
     "thermal_check_every_steps": check_thermal_check_every_steps, "log_model": check_log_model,
+    "compile": check_compile, "cpu_autocast": check_cpu_autocast,
 }
 
 
