@@ -11,6 +11,17 @@ Data flow for one batch x of shape (B, context, F):
     head           pool (mean over patches) or flatten -> head dropout -> [, level] -> Linear
                    -> n_tasks logits (the level joins only with revin_stats)
 
+Dropout sites (``dropout``; the head has ``head_dropout``): token embeddings, attention
+probabilities (SDPA's ``dropout_p``), the attention and MLP residual branches, the head. A
+measured choice (benchmarks/dropout_sites.py, benchmarks/README.md): at the default shape
+(100k, mixed, a20, batch 256, one CPU thread) they cost about 3, 5-7.6, 3.5, 3.5 and 0.4 ms of
+a ~75 ms step, the attention site most because CPU SDPA leaves its flash kernel for the math
+path when ``dropout_p`` > 0. They stay: nothing cheaper gives the same regularisation. Eager's
+``bernoulli_`` mask was the cheapest of the mask implementations measured, inductor's fused
+random numbers made the compiled CPU step slower than eager (0.86x at 200k), and fewer sites
+would be a weaker regulariser. At rate 0 (HPO may choose it) no site draws a random number
+and SDPA keeps its flash kernel, so an unregularised model pays nothing for them.
+
 The model returns LOGITS. There is no sigmoid anywhere in here: losses use
 ``BCEWithLogitsLoss`` and probabilities are made in exactly one place (the metrics), so a
 second sigmoid can never squeeze the outputs (a failure seen in an earlier study).

@@ -230,3 +230,14 @@ def test_init_scales_residual_projections_by_depth() -> None:
     expected = 0.02 / (2 * 8) ** 0.5
     assert abs(block.mlp.proj.weight.std().item() - expected) < 0.001
     assert torch.all(block.attn.key.bias == 0)
+
+
+def test_dropout_zero_draws_no_random_numbers_in_training() -> None:
+    """HPO's dropout 0 is free: no site generates a mask (the measured cost of the five sites
+    is in benchmarks/README.md), while any rate above 0 does draw."""
+    x = torch.randn(BATCH, 32, 5)
+    for dropout, head_dropout, draws in ((0.0, 0.0, False), (0.0, 0.1, True), (0.1, 0.0, True)):
+        model = PatchTST(tiny_config(dropout=dropout, head_dropout=head_dropout)).train()
+        before = torch.get_rng_state()
+        model(x).sum().backward()
+        assert (not torch.equal(before, torch.get_rng_state())) is draws, (dropout, head_dropout)
