@@ -1,23 +1,29 @@
-"""Training-step throughput of finscale's PatchTST against Hugging Face's PatchTST.
+"""Training-step throughput of finscale's PatchTST on CPU against named references.
 
-CPU part (always): samples/s of one training step (forward + BCE-with-logits backward +
-AdamW step, fp32) of ``finscale.models.patchtst.PatchTST`` and
-``transformers.PatchTSTForClassification`` at the same shape with independent channels
-(same d_model, layers, heads, ffn, patch, context, no dropout, mean pooling), measured
-alternately (A B C A B C ...) after a warm-up so all see the same machine load; prints the
-median of the repeats and our ratio against two configurations of theirs:
+Every row is samples/s of one training step (forward, BCE-with-logits, backward, torch AdamW
+lr 1e-4 wd 0.01 foreach) on one input, measured alternately (A B C A B C ...) after a warm-up
+so all rivals see the same machine load; the script prints each rival's median and range and
+our ratio against each reference with the per-repeat pair spread. ``--clock cpu`` times the
+process's CPU time instead of wall time: with one thread, the time the step computed and not
+the time other jobs held the core (use it on a shared machine).
 
-- ``transformers-matched``: their model configured to our architecture (pre-norm LayerNorm,
-  learnable positions): the like-for-like figure;
-- ``transformers-default``: their model as shipped at that shape (their defaults: BatchNorm,
-  fixed sin-cos positions), i.e. what a user gets from ``PatchTSTForClassification``.
+1. Independent channels, against ``transformers.PatchTSTForClassification`` at the same shape
+   (no dropout, mean pooling, "std" scaling = RevIN without affine, no end padding):
+   ``transformers-matched`` is their model configured to our architecture (pre-norm LayerNorm,
+   learnable positions), ``transformers-default`` their model as shipped (BatchNorm, sin-cos
+   positions). ``finscale-compiled`` is ours through ``torch.compile`` (the trainer's
+   ``training.compile: default``).
+2. Mixed channels (the default) at the 0.2M and 1.2M budgets, against ``torch-reference``: a
+   plain PyTorch network of the same shape (RevIN, patch embedding, learnable positions,
+   ``nn.TransformerEncoder`` with ``norm_first=True`` and GELU, final LayerNorm, mean pool,
+   Linear) with the same dropout at the same sites (its FFN-internal dropout is set to 0: ours
+   has none there). Rows: ours eager, ours compiled, ours with bf16 CPU autocast
+   (``training.cpu_autocast``), the reference eager and compiled.
 
-CUDA part (when CUDA is available): model FLOPs utilisation (MFU) of the 20M and 200M
-budgets in bf16 autocast with the trainer's optimiser (``build_optimizer``), from
-6 * params * tokens + the attention term, against the GPU's peak bf16 dense TFLOP/s
-(``--peak-tflops``, default H100 SXM 989).
+The GPU figures (bf16 MFU, eager vs compiled, batch-size discovery, NVML) come from
+``bash benchmarks/gpu_check.sh`` on a CUDA host.
 
-    .venv/bin/python benchmarks/model_throughput.py --threads 1
+    .venv/bin/python benchmarks/model_throughput.py --threads 1 --clock cpu
 """
 
 from __future__ import annotations
@@ -36,41 +42,31 @@ from torch import nn
 from finscale.config import load_config  # noqa: F401  # initialises the config package first
 from finscale.models.budget import count_parameters, resolve_architecture
 from finscale.models.config import ModelConfig
-from finscale.models.patchtst import PatchTST, PatchTSTConfig
-from finscale.training.config import TrainingConfig
-from finscale.training.optim import build_optimizer
+from finscale.models.patchtst import REVIN_EPS, PatchTST, PatchTSTConfig, make_patches
 
-H100_BF16_DENSE_TFLOPS = 989.0
-GPU_BUDGETS = ("20M", "200M")
-# the GPU step's optimiser settings, built by the trainer's own ``build_optimizer``
-BENCH_TRAINING = TrainingConfig(lr=1e-4, weight_decay=0.01)
+Step = Callable[[], None]
+OURS, COMPILED = "finscale", "finscale-compiled"
 
 
 @dataclass(frozen=True)
-class Shape:
-    """The shared shape both CPU models are built at."""
+class Bench:
+    """How rivals are timed: repeats of ``steps`` steps after ``warmup``, on which clock."""
 
-    n_features: int
-    context: int
-    patch_len: int
-    stride: int
-    d_model: int
-    n_layers: int
-    n_heads: int
-    d_ff: int
-    n_tasks: int
-    batch: int
+    repeats: int
+    steps: int
+    warmup: int
+    clock: Callable[[], float]
 
 
-def ours(shape: Shape) -> nn.Module:
-    cfg = PatchTSTConfig(
-        n_features=shape.n_features, context=shape.context, n_tasks=shape.n_tasks,
-        d_model=shape.d_model, n_layers=shape.n_layers, n_heads=shape.n_heads, d_ff=shape.d_ff,
-        patch_len=shape.patch_len, stride=shape.stride, pad_end=False,  # HF does not pad
+def independent_config(args: argparse.Namespace) -> PatchTSTConfig:
+    """Our model at the shared shape of the transformers comparison."""
+    return PatchTSTConfig(
+        n_features=args.features, context=args.context, n_tasks=args.tasks,
+        d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=args.ffn,
+        patch_len=args.patch, stride=args.stride, pad_end=False,  # HF does not pad
         channel_mode="independent", head="pool", dropout=0.0, head_dropout=0.0,
         instance_norm="revin", revin_affine=False,  # HF's "std" scaling: no affine, no stats
     )
-    return PatchTST(cfg)
 
 
 class HuggingFacePatchTST(nn.Module):
@@ -80,7 +76,7 @@ class HuggingFacePatchTST(nn.Module):
     ``matched=False`` keeps their defaults for everything but the shared shape.
     """
 
-    def __init__(self, shape: Shape, *, matched: bool) -> None:
+    def __init__(self, cfg: PatchTSTConfig, *, matched: bool) -> None:
         super().__init__()
         from transformers import PatchTSTConfig as HFConfig
         from transformers import PatchTSTForClassification
@@ -89,10 +85,10 @@ class HuggingFacePatchTST(nn.Module):
             {"norm_type": "layernorm", "positional_encoding_type": "random"} if matched else {}
         )
         config = HFConfig(
-            num_input_channels=shape.n_features, context_length=shape.context,
-            patch_length=shape.patch_len, patch_stride=shape.stride, d_model=shape.d_model,
-            num_hidden_layers=shape.n_layers, num_attention_heads=shape.n_heads,
-            ffn_dim=shape.d_ff, num_targets=shape.n_tasks, pre_norm=True,
+            num_input_channels=cfg.n_features, context_length=cfg.context,
+            patch_length=cfg.patch_len, patch_stride=cfg.stride, d_model=cfg.d_model,
+            num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,
+            ffn_dim=cfg.d_ff, num_targets=cfg.n_tasks, pre_norm=True,
             pooling_type="mean", use_cls_token=False, scaling="std", attention_dropout=0.0,
             positional_dropout=0.0, path_dropout=0.0, ff_dropout=0.0, head_dropout=0.0,
             share_embedding=True, **architecture,
@@ -103,159 +99,160 @@ class HuggingFacePatchTST(nn.Module):
         return self.model(past_values=x).prediction_logits
 
 
-def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
-    """One full training step: forward, BCE-with-logits, backward, AdamW."""
+class TorchReference(nn.Module):
+    """The mixed-channel network in plain PyTorch (``nn.TransformerEncoder``, pre-norm).
+
+    RevIN (per window and feature, learnable affine), patches of all features as one token,
+    Linear embedding + learnable positions + dropout, the encoder, a final LayerNorm, mean
+    over patches, head dropout, Linear. Same parameters as ours up to layout (one in-projection
+    for q, k, v instead of three).
+    """
+
+    def __init__(self, cfg: PatchTSTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.revin_weight = nn.Parameter(torch.ones(cfg.n_features))
+        self.revin_bias = nn.Parameter(torch.zeros(cfg.n_features))
+        self.embed = nn.Linear(cfg.n_features * cfg.patch_len, cfg.d_model)
+        self.pos = nn.Parameter(torch.zeros(cfg.n_patches, cfg.d_model))
+        self.embed_dropout = nn.Dropout(cfg.dropout)
+        layer = nn.TransformerEncoderLayer(
+            cfg.d_model, cfg.n_heads, cfg.d_ff, dropout=cfg.dropout, activation="gelu",
+            batch_first=True, norm_first=True,
+        )
+        layer.dropout = nn.Dropout(0.0)  # FFN-internal dropout: ours has no site there
+        self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, norm=nn.LayerNorm(cfg.d_model),
+                                             enable_nested_tensor=False)
+        self.head_dropout = nn.Dropout(cfg.head_dropout)
+        self.head = nn.Linear(cfg.d_model, cfg.n_tasks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        mean = x.mean(dim=1, keepdim=True)
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + REVIN_EPS)
+        z = (x - mean) / std * self.revin_weight + self.revin_bias
+        patches = make_patches(z, cfg.patch_len, cfg.stride, cfg.pad_end)
+        tokens = patches.reshape(x.shape[0], cfg.n_patches, cfg.n_features * cfg.patch_len)
+        h = self.encoder(self.embed_dropout(self.embed(tokens) + self.pos))
+        return self.head(self.head_dropout(h.mean(dim=1)))
+
+
+def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+              bf16: bool = False, compiled: bool = False) -> Step:
+    """One full training step: forward (optionally bf16 autocast, compiled), BCE, AdamW."""
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
+    forward = torch.compile(model, dynamic=False) if compiled else model
 
     def step() -> None:
         optimiser.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        optimiser.step()
-
-    return step
-
-
-def timed(step: Callable[[], None], steps: int) -> float:
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return time.perf_counter() - start
-
-
-def compare_cpu(shape: Shape, repeats: int, steps: int, warmup: int) -> dict[str, float]:
-    """Alternate our step and both of theirs; print medians; return our speed-up per rival.
-
-    All models get the same optimiser (torch AdamW, same lr, weight decay and the default
-    foreach implementation), the same input, dtype and thread count.
-    """
-    torch.manual_seed(0)
-    x = torch.randn(shape.batch, shape.context, shape.n_features)
-    y = torch.randint(0, 2, (shape.batch, shape.n_tasks)).float()
-    models = {
-        "finscale": ours(shape),
-        "transformers-matched": HuggingFacePatchTST(shape, matched=True),
-        "transformers-default": HuggingFacePatchTST(shape, matched=False),
-    }
-    for name, model in models.items():
-        print(f"{name:>20}: {sum(p.numel() for p in model.parameters()):,} parameters")
-    steps_by_name = {name: make_step(model, x, y) for name, model in models.items()}
-    for step in steps_by_name.values():
-        timed(step, warmup)
-    rates: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(repeats):  # A B C A B C ...: all see the same load drift
-        for name, step in steps_by_name.items():
-            rates[name].append(shape.batch * steps / timed(step, steps))
-    for name, values in rates.items():
-        spread = f"{min(values):.0f}..{max(values):.0f}"
-        print(f"{name:>20}: {statistics.median(values):,.0f} samples/s "
-              f"(median of {repeats}; range {spread})")
-    return {rival: report_ratio(rates, rival, shape.batch) for rival in list(models)[1:]}
-
-
-def report_ratio(rates: dict[str, list[float]], rival: str, batch: int) -> float:
-    """Print and return median(finscale) / median(rival) with the per-repeat pair spread."""
-    ratio = statistics.median(rates["finscale"]) / statistics.median(rates[rival])
-    pairs = zip(rates["finscale"], rates[rival], strict=True)
-    per_repeat = sorted(ours_rate / theirs_rate for ours_rate, theirs_rate in pairs)
-    print(
-        f"ratio finscale / {rival} at batch {batch}: {ratio:.2f}x (goal >= 1.2x; "
-        f"per-repeat pair ratios {per_repeat[0]:.2f}..{per_repeat[-1]:.2f})"
-    )
-    return ratio
-
-
-def training_flops_per_sample(cfg: PatchTSTConfig, n_params: int) -> float:
-    """6 * params * tokens (forward 2, backward 4) + attention scores, per input window.
-
-    Every parameter except the head is applied once per token; the head once per sample.
-    Attention adds QK^T and AV, 2 * 2 * T * d_model per token and layer forward.
-    """
-    head = cfg.n_tasks * (cfg.d_model * (cfg.n_features if cfg.channel_mode == "independent"
-                                         else 1) + 1)
-    tokens = cfg.tokens_per_sample
-    dense = 6.0 * ((n_params - head) * tokens + head)
-    attention = 3.0 * 4.0 * cfg.n_layers * cfg.n_patches * cfg.d_model * tokens
-    return dense + attention
-
-
-def make_amp_step(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device
-) -> Callable[[], None]:
-    """A bf16-autocast training step with the trainer's own optimiser.
-
-    ``finscale.training.optim.build_optimizer``: AdamW (torch's default implementation, not
-    fused), weight decay on weight matrices only, lr and decay from ``BENCH_TRAINING``.
-    """
-    optimiser = build_optimizer(model, BENCH_TRAINING)
-    loss_fn = nn.BCEWithLogitsLoss()
-    model.train()
-
-    def step() -> None:
-        optimiser.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            logits = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = forward(x)
         loss_fn(logits.float(), y).backward()
         optimiser.step()
 
     return step
 
 
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def race(steps: dict[str, Step], batch: int, bench: Bench) -> dict[str, list[float]]:
+    """Samples/s of every rival per repeat, rivals alternating; prints medians and ranges."""
+    for name, step in steps.items():
+        started = time.perf_counter()
+        for _ in range(bench.warmup):
+            step()
+        print(f"{name:>22}: warm-up {time.perf_counter() - started:.1f} s wall "
+              "(includes the compile for compiled rows)", flush=True)
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(bench.repeats):  # A B C A B C ...: all see the same load drift
+        for name, step in steps.items():
+            started = bench.clock()
+            for _ in range(bench.steps):
+                step()
+            rates[name].append(batch * bench.steps / (bench.clock() - started))
+    for name, values in rates.items():
+        print(f"{name:>22}: {statistics.median(values):,.0f} samples/s "
+              f"(median of {bench.repeats}; range {min(values):.0f}..{max(values):.0f})")
+    return rates
 
 
-def measure_mfu(budget: str, args: argparse.Namespace, device: torch.device) -> str:
-    """Train a few steps of one budget in bf16; return a line with samples/s and MFU."""
-    model_cfg = ModelConfig(
-        budget=budget, channel_mode=args.gpu_channel_mode, dropout=0.0, head_dropout=0.0
-    )
-    cfg = resolve_architecture(model_cfg, args.gpu_features, args.context, args.tasks)
-    n_params = count_parameters(cfg)
-    model: nn.Module = PatchTST(cfg).to(device)
+def report_ratio(rates: dict[str, list[float]], ours: str, rival: str, goal: str = "") -> float:
+    """Print and return median(ours) / median(rival) with the per-repeat pair spread."""
+    ratio = statistics.median(rates[ours]) / statistics.median(rates[rival])
+    pairs = sorted(a / b for a, b in zip(rates[ours], rates[rival], strict=True))
+    print(f"ratio {ours} / {rival}: {ratio:.2f}x{f' (goal {goal})' if goal else ''}; "
+          f"per-repeat pairs {pairs[0]:.2f}..{pairs[-1]:.2f}")
+    return ratio
+
+
+def batch_of(cfg: PatchTSTConfig, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    x = torch.randn(batch, cfg.context, cfg.n_features)
+    return x, torch.randint(0, 2, (batch, cfg.n_tasks)).float()
+
+
+def seeded(build: Callable[[], nn.Module]) -> nn.Module:
+    torch.manual_seed(0)
+    return build()
+
+
+def compare_independent(args: argparse.Namespace, batch: int, bench: Bench) -> None:
+    """Ours (eager and compiled) against both configurations of transformers' model."""
+    cfg = independent_config(args)
+    x, y = batch_of(cfg, batch)
+    models = {
+        OURS: seeded(lambda: PatchTST(cfg)),
+        "transformers-matched": seeded(lambda: HuggingFacePatchTST(cfg, matched=True)),
+        "transformers-default": seeded(lambda: HuggingFacePatchTST(cfg, matched=False)),
+    }
+    print(f"CPU fp32 training step, independent channels, batch {batch}: {cfg}", flush=True)
+    for name, model in models.items():
+        print(f"{name:>22}: {sum(p.numel() for p in model.parameters()):,} parameters")
+    steps = {name: make_step(model, x, y) for name, model in models.items()}
     if args.compile:
-        model = torch.compile(model)  # type: ignore[assignment]
-    batch = max(1, args.gpu_tokens // cfg.tokens_per_sample)  # same token count per budget
-    x = torch.randn(batch, cfg.context, cfg.n_features, device=device)
-    y = torch.randint(0, 2, (batch, cfg.n_tasks), device=device).float()
-    step = make_amp_step(model, x, y, device)
-    for _ in range(args.gpu_warmup):
-        step()
-    synchronise(device)
-    start = time.perf_counter()
-    for _ in range(args.gpu_steps):
-        step()
-    synchronise(device)  # CUDA runs asynchronously: stop the clock only when it is done
-    seconds = (time.perf_counter() - start) / args.gpu_steps
-    achieved = training_flops_per_sample(cfg, n_params) * batch / seconds / 1e12
-    memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
-    return (
-        f"{budget}: {n_params:,} params (d_model={cfg.d_model}, layers={cfg.n_layers}, "
-        f"heads={cfg.n_heads}, {cfg.channel_mode}, F={cfg.n_features}), batch {batch} "
-        f"({batch * cfg.tokens_per_sample:,} tokens): {batch / seconds:,.0f} samples/s, "
-        f"{achieved:.1f} TFLOP/s, MFU {achieved / args.peak_tflops:.1%}"
-        f"{' (compiled)' if args.compile else ''}; peak memory {memory:.1f} GiB"
-    )
+        steps[COMPILED] = make_step(seeded(lambda: PatchTST(cfg)), x, y, compiled=True)
+    rates = race(steps, batch, bench)
+    report_ratio(rates, OURS, "transformers-matched")
+    report_ratio(rates, OURS, "transformers-default", ">= 1.2x")
+    if args.compile:
+        report_ratio(rates, COMPILED, "transformers-default", ">= 1.3x")
+        report_ratio(rates, COMPILED, OURS)
 
 
-def report_mfu(args: argparse.Namespace, device: torch.device, budgets: tuple[str, ...]) -> None:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device: {name}; peak bf16 {args.peak_tflops} TFLOP/s; bf16 autocast")
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-    for budget in budgets:
-        print(measure_mfu(budget, args, device), flush=True)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
+def compare_mixed(args: argparse.Namespace, budget: str, batch: int, bench: Bench) -> None:
+    """Ours (eager, compiled, bf16 autocast) against the plain PyTorch reference."""
+    model_cfg = ModelConfig(budget=budget, dropout=args.dropout, head_dropout=args.dropout,
+                            instance_norm="revin")
+    cfg = resolve_architecture(model_cfg, args.features, args.context, args.tasks)
+    x, y = batch_of(cfg, batch)
+    ours, reference = seeded(lambda: PatchTST(cfg)), seeded(lambda: TorchReference(cfg))
+    print(f"CPU training step, mixed channels, {budget} ({count_parameters(cfg):,} parameters; "
+          f"reference {sum(p.numel() for p in reference.parameters()):,}), batch {batch}, "
+          f"dropout {args.dropout}, RevIN: {cfg}", flush=True)
+    steps = {OURS: make_step(ours, x, y), "torch-reference": make_step(reference, x, y),
+             "finscale-bf16": make_step(seeded(lambda: PatchTST(cfg)), x, y, bf16=True)}
+    if args.compile:
+        steps[COMPILED] = make_step(seeded(lambda: PatchTST(cfg)), x, y, compiled=True)
+        steps["torch-reference-compiled"] = make_step(
+            seeded(lambda: TorchReference(cfg)), x, y, compiled=True)
+    rates = race(steps, batch, bench)
+    report_ratio(rates, OURS, "torch-reference", ">= 1.3x")
+    report_ratio(rates, "finscale-bf16", OURS)
+    if args.compile:
+        report_ratio(rates, COMPILED, "torch-reference", ">= 1.3x")
+        report_ratio(rates, COMPILED, "torch-reference-compiled")
+        report_ratio(rates, COMPILED, OURS)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--threads", type=int, default=1, help="torch CPU threads, same for both models")
+    add("--threads", type=int, default=1, help="torch CPU threads, the same for every rival")
+    add("--clock", choices=["wall", "cpu"], default="wall",
+        help="wall time, or the process's CPU time (one thread on a shared machine)")
+    add("--part", choices=["all", "independent", "mixed"], default="all")
+    add("--no-compile", dest="compile", action="store_false",
+        help="skip the torch.compile rows (each compile takes minutes on a small CPU)")
     add("--features", type=int, default=20)
     add("--context", type=int, default=80)
     add("--patch", type=int, default=8)
@@ -266,19 +263,14 @@ def parse_args() -> argparse.Namespace:
     add("--ffn", type=int, default=512)
     add("--tasks", type=int, default=4)
     add("--batch", type=int, nargs="+", default=[32, 256],
-        help="batch sizes, each compared separately (256 is the trainer's typical batch)")
+        help="independent-channel batch sizes (256 is the trainer's default batch)")
+    add("--budgets", nargs="+", default=["200k", "1.2M"], help="mixed-channel budgets")
+    add("--mixed-batch", type=int, default=256)
+    add("--dropout", type=float, default=0.1, help="mixed part: dropout and head dropout")
     add("--repeats", type=int, default=9)
     add("--steps", type=int, default=5, help="training steps per timed repeat")
     add("--warmup", type=int, default=3)
-    add("--skip-cpu", action="store_true", help="only the CUDA MFU part")
-    add("--peak-tflops", type=float, default=H100_BF16_DENSE_TFLOPS)
-    add("--gpu-features", type=int, default=50)
-    add("--gpu-channel-mode", choices=["independent", "mixed"], default="mixed")
-    add("--gpu-tokens", type=int, default=65536, help="encoder tokens per step (sets batch)")
-    add("--gpu-steps", type=int, default=20)
-    add("--gpu-warmup", type=int, default=5)
-    add("--compile", action="store_true", help="torch.compile the GPU models")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def cpu_model() -> str:
@@ -296,23 +288,19 @@ def cpu_model() -> str:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    print(
-        f"torch {torch.__version__}; {cpu_model()}, "
-        f"{os.cpu_count()} logical CPUs; torch CPU threads {torch.get_num_threads()}"
-    )
-    if not args.skip_cpu:
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    bench = Bench(args.repeats, args.steps, args.warmup, clock)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}; {cpu_model()}, {os.cpu_count()} logical CPUs, load "
+          f"{load:.1f}; torch CPU threads {torch.get_num_threads()}; {args.clock} clock; "
+          f"bf16 native: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
+    if args.part in ("all", "independent"):
         for batch in args.batch:
-            shape = Shape(
-                n_features=args.features, context=args.context, patch_len=args.patch,
-                stride=args.stride, d_model=args.d_model, n_layers=args.layers,
-                n_heads=args.heads, d_ff=args.ffn, n_tasks=args.tasks, batch=batch,
-            )
-            print(f"CPU fp32 training step, independent channels: {shape}", flush=True)
-            compare_cpu(shape, args.repeats, args.steps, args.warmup)
-    if torch.cuda.is_available():
-        report_mfu(args, torch.device("cuda"), GPU_BUDGETS)
-    else:
-        print("CUDA not available: MFU part skipped")
+            compare_independent(args, batch, bench)
+    if args.part in ("all", "mixed"):
+        for budget in args.budgets:
+            compare_mixed(args, budget, args.mixed_batch, bench)
+    print("GPU figures: bash benchmarks/gpu_check.sh on a CUDA host")
 
 
 if __name__ == "__main__":
