@@ -48,7 +48,8 @@ LOG_TAIL_CHARS = 4000
 SCHEMA_REJECTS_SOURCE = "Validation failed for field 'source'"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
-DEPLOYMENTS = ("nightly-data-refresh", "build-features", "train", "hpo", "report")
+DEPLOYMENTS = ("nightly-data-refresh", "build-features", "train", "hpo", "experiment",
+               "experiment-study", "report")
 OFFLINE_SETTINGS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
