@@ -5,7 +5,12 @@
    ``concurrency("gpu", occupy=1, strict=True)``; without it a strict slot fails,
 3. ``prefect --no-prompt deploy --all`` from the repository root with ``FINSCALE_REPO``
    set (prefect.yaml's pull step changes into it), then checks that every deployment
-   declared in prefect.yaml is registered.
+   declared in prefect.yaml is registered,
+4. crash recovery for every deployment whose job variables set
+   ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``: an automation that marks a run Crashed when its
+   heartbeats stop for ``--heartbeats-missed`` intervals (which frees the deployment and
+   pool slots), and for the deployments in ``CRASH_RETRY_DEPLOYMENTS`` one that schedules a
+   run crashed on its first attempt again (once: the match is on run count 1).
 
 Running it again changes nothing that is already right. Every API call and the deploy
 subprocess are bounded by timeouts.
@@ -22,8 +27,10 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from uuid import UUID
 
 import httpx
 import yaml
@@ -35,6 +42,9 @@ from prefect.client.schemas.actions import (
     WorkPoolUpdate,
 )
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+from prefect.client.schemas.objects import StateType
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.workers.process import ProcessWorker
@@ -50,6 +60,22 @@ DEFAULT_HEALTH_TIMEOUT_S = 60.0
 DEFAULT_DEPLOY_TIMEOUT_S = 300.0
 HEALTH_POLL_INTERVAL_S = 0.5
 OUTPUT_TAIL_CHARS = 4000
+HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+MIN_HEARTBEAT_S = 30  # Prefect's floor (flow_engine.MINIMUM_HEARTBEAT_INTERVAL)
+DEFAULT_HEARTBEATS_MISSED = 3
+MIN_HEARTBEATS_MISSED = 2  # one late heartbeat must never crash a live run
+# Flows that are safe to run again after a crash (train: resume or finished-run reuse).
+CRASH_RETRY_DEPLOYMENTS = frozenset({"train"})
+FLOW_RUNS = "prefect.flow-run.*"
+HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
+# A heartbeat is followed by another one or by a final state; TimedOut is a Failed state.
+ALIVE_OR_DONE_EVENTS = frozenset({
+    HEARTBEAT_EVENT, "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+    "prefect.flow-run.TimedOut", "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed",
+})
+CRASHED_EVENT = "prefect.flow-run.Crashed"
+FIRST_ATTEMPT = "1"
+RETRY_STATE_NAME = "AwaitingRetry"
 OFFLINE_SETTINGS: Mapping[str, str] = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "true",
@@ -167,16 +193,41 @@ async def ensure_global_limit(
     return "updated"
 
 
-def declared_deployments(repo: Path) -> list[str]:
-    """Deployment names declared in the repository's prefect.yaml."""
+@dataclass(frozen=True)
+class DeclaredDeployment:
+    """A deployment of prefect.yaml and the heartbeat interval its job variables set."""
+
+    name: str
+    heartbeat_s: int | None = None  # None: no heartbeat declared, no crash detection
+
+
+def declared_heartbeat(entry: Mapping[str, Any], path: Path) -> int | None:
+    """The deployment's ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` job variable, checked."""
+    job_variables = (entry.get("work_pool") or {}).get("job_variables") or {}
+    env = job_variables.get("env") or {}
+    raw = env.get(HEARTBEAT_ENV)
+    if raw is None:
+        return None
+    seconds = int(raw) if str(raw).isdigit() else 0
+    if seconds < MIN_HEARTBEAT_S:
+        raise BootstrapError(
+            f"{path}: deployment {entry['name']!r}: {HEARTBEAT_ENV}={raw!r} must be a whole "
+            f"number of seconds >= {MIN_HEARTBEAT_S} (Prefect's minimum)"
+        )
+    return seconds
+
+
+def declared_deployments(repo: Path) -> list[DeclaredDeployment]:
+    """Deployments declared in the repository's prefect.yaml, with their heartbeats."""
     path = repo / PREFECT_YAML
     if not path.is_file():
         raise BootstrapError(f"{path} not found: --repo must be the finscale checkout")
     spec: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    names = [str(entry["name"]) for entry in spec.get("deployments") or []]
-    if not names:
+    declared = [DeclaredDeployment(str(entry["name"]), declared_heartbeat(entry, path))
+                for entry in spec.get("deployments") or []]
+    if not declared:
         raise BootstrapError(f"{path}: no deployments declared")
-    return names
+    return declared
 
 
 def deploy_env(repo: Path, api_url: str, base: Mapping[str, str]) -> dict[str, str]:
@@ -200,13 +251,131 @@ def deploy_all(repo: Path, api_url: str, timeout_s: float) -> None:
 
 async def registered_deployments(
     client: PrefectClient, names: Sequence[str], timeout_s: float
-) -> list[str]:
-    """The subset of ``names`` that the API knows as deployments."""
+) -> dict[str, list[UUID]]:
+    """The ids of the deployments named ``names`` that the API knows, by name."""
     name_filter = DeploymentFilter(name=DeploymentFilterName(any_=list(names)))
     found = await bounded(
         client.read_deployments(deployment_filter=name_filter), "read deployments", timeout_s
     )
-    return sorted({deployment.name for deployment in found})
+    ids: dict[str, list[UUID]] = {}
+    for deployment in found:
+        ids.setdefault(deployment.name, []).append(deployment.id)
+    return ids
+
+
+def heartbeat_automation(
+    deployment: DeclaredDeployment, heartbeat_s: int, deployment_id: UUID, heartbeats_missed: int
+) -> AutomationCore:
+    """Mark a run of ``deployment`` Crashed when its heartbeats stop (frees its slots)."""
+    window_s = heartbeat_s * heartbeats_missed
+    return AutomationCore(
+        name=f"finscale {deployment.name}: crash runs whose heartbeats stopped",
+        enabled=True,
+        description=(
+            f"A {deployment.name} run sends a heartbeat every {heartbeat_s} s; "
+            f"{window_s} s after one without another or a final state, its process is gone: "
+            "mark it Crashed, which frees its deployment and work-pool slots."
+        ),
+        trigger=EventTrigger(
+            after={HEARTBEAT_EVENT}, expect=set(ALIVE_OR_DONE_EVENTS),
+            match={"prefect.resource.id": FLOW_RUNS}, match_related=of_deployment(deployment_id),
+            for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+            within=timedelta(seconds=window_s),
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.CRASHED, message=f"no heartbeat for {window_s} s: process gone")],
+    )
+
+
+def rerun_automation(deployment: DeclaredDeployment, deployment_id: UUID) -> AutomationCore:
+    """Schedule a run of ``deployment`` that crashed on its first attempt once more."""
+    return AutomationCore(
+        name=f"finscale {deployment.name}: run a crashed run again once",
+        enabled=True,
+        description=(
+            f"Schedules a {deployment.name} run that crashed on its first attempt again "
+            "(run count 1 only, so a second crash stays Crashed)."
+        ),
+        trigger=EventTrigger(
+            expect={CRASHED_EVENT}, for_each={"prefect.resource.id"},
+            match={"prefect.resource.id": FLOW_RUNS, "prefect.run-count": FIRST_ATTEMPT},
+            match_related=of_deployment(deployment_id), posture=Posture.Reactive, threshold=1,
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.SCHEDULED, name=RETRY_STATE_NAME,
+            message="crashed on its first attempt: running it once more")],
+    )
+
+
+def of_deployment(deployment_id: UUID) -> dict[str, str]:
+    """Match events whose related deployment is this one."""
+    return {"prefect.resource.role": "deployment",
+            "prefect.resource.id": f"prefect.deployment.{deployment_id}"}
+
+
+def crash_automations(
+    deployment: DeclaredDeployment, deployment_id: UUID, heartbeats_missed: int
+) -> list[AutomationCore]:
+    """Crash detection (and, where the flow is safe to re-run, one re-run) for a deployment.
+
+    Not owned by the deployment: `prefect deploy` deletes the automations a deployment
+    owns (it replaces them with the deployment's own triggers). Found by name instead.
+    """
+    if deployment.heartbeat_s is None:
+        return []
+    automations = [heartbeat_automation(deployment, deployment.heartbeat_s, deployment_id,
+                                        heartbeats_missed)]
+    if deployment.name in CRASH_RETRY_DEPLOYMENTS:
+        automations.append(rerun_automation(deployment, deployment_id))
+    return automations
+
+
+def same_automation(existing: AutomationCore, desired: AutomationCore) -> bool:
+    """Equal in what the bootstrap declares (``update_automation`` sends only set fields,
+    so the builders set every one of these explicitly)."""
+    fields = {"description", "enabled", "trigger", "actions"}
+    return existing.model_dump(include=fields) == desired.model_dump(include=fields)
+
+
+async def ensure_automation(
+    client: PrefectClient, desired: AutomationCore, timeout_s: float
+) -> str:
+    """Create the automation named like ``desired``, or bring the one there to it.
+
+    Duplicates of the name (from a bootstrap interrupted mid-way) are deleted.
+    """
+    what = f"automation {desired.name!r}"
+    found = await bounded(client.read_automations_by_name(desired.name), f"read {what}",
+                          timeout_s)
+    if not found:
+        await bounded(client.create_automation(desired), f"create {what}", timeout_s)
+        return "created"
+    keep, *duplicates = found
+    for duplicate in duplicates:
+        await bounded(client.delete_automation(duplicate.id), f"delete {what}", timeout_s)
+    if not duplicates and same_automation(keep, desired):
+        return "unchanged"
+    await bounded(client.update_automation(keep.id, desired), f"update {what}", timeout_s)
+    return "updated"
+
+
+async def ensure_crash_recovery(
+    client: PrefectClient, declared: Sequence[DeclaredDeployment],
+    ids: Mapping[str, Sequence[UUID]], heartbeats_missed: int, timeout_s: float,
+) -> list[tuple[str, str]]:
+    """The crash automations of every deployment that declares a heartbeat."""
+    actions = []
+    for deployment in (d for d in declared if d.heartbeat_s is not None):
+        if len(ids[deployment.name]) != 1:
+            raise BootstrapError(
+                f"{len(ids[deployment.name])} deployments are named {deployment.name!r}: "
+                "crash detection needs exactly one; delete the stray ones"
+            )
+        for automation in crash_automations(deployment, ids[deployment.name][0],
+                                            heartbeats_missed):
+            action = await ensure_automation(client, automation, timeout_s)
+            actions.append((f"automation {automation.name}", action))
+    return actions
 
 
 async def prepare_api(client: PrefectClient, timeouts: Timeouts) -> list[tuple[str, str]]:
@@ -223,18 +392,28 @@ async def prepare_api(client: PrefectClient, timeouts: Timeouts) -> list[tuple[s
     return actions
 
 
-async def bootstrap(api_url: str, repo: Path, timeouts: Timeouts) -> BootstrapReport:
+async def bootstrap(
+    api_url: str, repo: Path, timeouts: Timeouts,
+    heartbeats_missed: int = DEFAULT_HEARTBEATS_MISSED,
+) -> BootstrapReport:
     """Bring the API at ``api_url`` to finscale's declared state; idempotent."""
-    names = declared_deployments(repo)
+    if heartbeats_missed < MIN_HEARTBEATS_MISSED:
+        raise BootstrapError(f"--heartbeats-missed must be >= {MIN_HEARTBEATS_MISSED}, "
+                             f"got {heartbeats_missed}")
+    declared = declared_deployments(repo)
+    names = [deployment.name for deployment in declared]
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         async with get_client(httpx_settings={"timeout": timeouts.call_s}) as client:
             actions = await prepare_api(client, timeouts)
             await asyncio.to_thread(deploy_all, repo, api_url, timeouts.deploy_s)
-            found = await registered_deployments(client, names, timeouts.call_s)
-    missing = sorted(set(names) - set(found))
-    if missing:
-        raise BootstrapError(f"deployments missing after `deploy --all`: {', '.join(missing)}")
-    return BootstrapReport(actions=tuple(actions), deployments=tuple(found))
+            ids = await registered_deployments(client, names, timeouts.call_s)
+            missing = sorted(set(names) - set(ids))
+            if missing:
+                raise BootstrapError(
+                    f"deployments missing after `deploy --all`: {', '.join(missing)}")
+            actions += await ensure_crash_recovery(client, declared, ids, heartbeats_missed,
+                                                   timeouts.call_s)
+    return BootstrapReport(actions=tuple(actions), deployments=tuple(sorted(ids)))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -247,6 +426,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT_S)
     parser.add_argument("--health-timeout", type=float, default=DEFAULT_HEALTH_TIMEOUT_S)
     parser.add_argument("--deploy-timeout", type=float, default=DEFAULT_DEPLOY_TIMEOUT_S)
+    parser.add_argument(
+        "--heartbeats-missed", type=int, default=DEFAULT_HEARTBEATS_MISSED,
+        help="heartbeat intervals without a heartbeat before a run is marked Crashed "
+             f"(at least {MIN_HEARTBEATS_MISSED}; default {DEFAULT_HEARTBEATS_MISSED})",
+    )
     return parser.parse_args(argv)
 
 
@@ -257,7 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     timeouts = Timeouts(args.call_timeout, args.health_timeout, args.deploy_timeout)
     try:
-        report = asyncio.run(bootstrap(args.api_url, args.repo.resolve(), timeouts))
+        report = asyncio.run(bootstrap(args.api_url, args.repo.resolve(), timeouts,
+                                       args.heartbeats_missed))
     except BootstrapError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

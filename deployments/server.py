@@ -2,8 +2,11 @@
 
 The server keeps its state under ``--home`` (default ``$FINSCALE_HOME/prefect``): SQLite
 ``prefect.db`` there, unless ``PREFECT_SERVER_DATABASE_CONNECTION_URL`` names another
-database (e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5432/prefect``). The script stays
-in the foreground as the server's supervisor; Ctrl-C or SIGTERM stops the server too.
+database (e.g. ``postgresql+asyncpg://postgres@127.0.0.1:5432/prefect``). Concurrency
+leases are kept in files under ``--home`` too (Prefect keeps them in memory by default: a
+restart would lose them while the database still counts their slots, so a slot held at a
+crash, such as the ``gpu`` slot, would never be freed). The script stays in the foreground
+as the server's supervisor; Ctrl-C or SIGTERM stops the server too.
 
     python deployments/server.py --port 4200
 """
@@ -32,6 +35,8 @@ HEALTH_POLL_INTERVAL_S = 0.5
 STOP_TIMEOUT_S = 15.0
 LOG_TAIL_CHARS = 4000
 DATABASE_URL_ENV = "PREFECT_SERVER_DATABASE_CONNECTION_URL"
+LEASE_STORAGE_ENV = "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"
+FILE_LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
 # The UI asks /ui-settings where the API is; without this Prefect answers with the
 # PREFECT_SERVER_API_PORT setting (4200), not the --port the server was started with.
 UI_API_URL_ENV = "PREFECT_UI_API_URL"
@@ -66,6 +71,8 @@ def server_env(home: Path, base: Mapping[str, str], port: int = DEFAULT_PORT) ->
     env = {**base, **OFFLINE_SETTINGS, "PREFECT_HOME": str(home)}
     if not env.get(DATABASE_URL_ENV):
         env[DATABASE_URL_ENV] = f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+    # leases in <home>/concurrency_leases outlive a restart, so they expire and free their slots
+    env.setdefault(LEASE_STORAGE_ENV, FILE_LEASE_STORAGE)
     if not env.get(UI_API_URL_ENV) and not env.get("PREFECT_SERVER_UI_API_URL"):
         env[UI_API_URL_ENV] = api_url(port)
     env.pop("PREFECT_API_URL", None)  # a server must not act as a client of another one

@@ -50,6 +50,8 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
 DEPLOYMENTS = ("nightly-data-refresh", "build-features", "train", "hpo", "experiment",
                "experiment-study", "report")
+CRASH_AUTOMATION = "finscale train: crash runs whose heartbeats stopped"
+RETRY_AUTOMATION = "finscale train: run a crashed run again once"
 OFFLINE_SETTINGS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
@@ -279,12 +281,17 @@ def test_bootstrap_on_postgres_server_is_idempotent(
         with client_for(server.api_url) as client:
             assert_bootstrapped(client)
             client.update_work_pool("finscale-gpu", WorkPoolUpdate(concurrency_limit=3))
+            client.pause_automation(client.read_automations_by_name(CRASH_AUTOMATION)[0].id)
         second = run_bootstrap(server.api_url, tmp_path)
         assert "work pool finscale-cpu: unchanged" in second.stdout
         assert "work pool finscale-gpu: updated" in second.stdout  # drift repaired
         assert "global concurrency limit gpu: unchanged" in second.stdout
+        assert f"automation {CRASH_AUTOMATION}: updated" in second.stdout  # paused: resumed
+        assert f"automation {RETRY_AUTOMATION}: unchanged" in second.stdout
         with client_for(server.api_url) as client:
             assert_bootstrapped(client)
+            assert [a.enabled for a in client.read_automations_by_name(CRASH_AUTOMATION)] == [
+                True]
     assert "postgresql" in tail(tmp_path / "prefect" / "supervisor.log")
 
 

@@ -82,9 +82,12 @@ def test_deployment_parameters_are_typed_and_described() -> None:
     schema = parameter_schema(train).model_dump()
     properties = schema["properties"]
     assert set(properties) == {"config_path", "overrides", "resume", "home", "gpu_slot",
-                               "gate_timeout_s"}
+                               "gate_timeout_s", "gpu_lease_s"}
     for name, spec in properties.items():
         assert spec.get("description"), f"parameter {name} has no description for the UI"
     assert properties["resume"]["type"] == "boolean"
     assert properties["overrides"]["type"] == "array"
     assert properties["gate_timeout_s"]["type"] == "number"
+    # Prefect's server refuses leases outside 60 s .. 1 day: refused at the form instead
+    assert (properties["gpu_lease_s"]["minimum"], properties["gpu_lease_s"]["maximum"]) == (
+        60, 86400)
