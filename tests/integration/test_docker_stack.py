@@ -103,6 +103,18 @@ def test_every_store_is_postgresql_and_each_database_is_created(
     assert {u.path.lstrip("/") for u in (prefect_db, mlflow_store, manifest, optuna)} <= created
 
 
+def test_the_prefect_server_keeps_leases_on_a_volume(resolved: dict[str, Any]) -> None:
+    # the setting deployments/server.py gives a local server (a script, not a package)
+    source = (REPO / "deployments" / "server.py").read_text()
+    assert 'LEASE_STORAGE_ENV = "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"' in source
+    storage = "prefect.server.concurrency.lease_storage.filesystem"
+    assert f'FILE_LEASE_STORAGE = "{storage}"' in source
+    server = resolved["services"]["prefect-server"]
+    assert server["environment"]["PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"] == storage
+    assert any(v.split(":")[1] == server["environment"]["PREFECT_HOME"]
+               for v in _volumes(server))
+
+
 def test_workers_point_at_the_servers_the_stack_runs(resolved: dict[str, Any]) -> None:
     services = resolved["services"]
     mlflow_port = _command(services["mlflow"]).split("--port ")[1].split()[0]
