@@ -7,13 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
-import sqlalchemy as sa
 import torch
 
 from finscale.datasets.build import build_dataset
@@ -21,9 +19,9 @@ from finscale.hpo.space import load_spec
 from finscale.hpo.study import load_study
 from finscale.manifest.store import Manifest
 from tests.support.hpo import REPO, filled_workspace, own_tracking_env, study_runs, tiny_spec
+from tests.support.postgres import fresh_schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 WORKERS = 2
 TRIALS = 4
 WORKER_TIMEOUT_S = 400.0
@@ -43,19 +41,8 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'optuna.db'}"
         return
-    schema = f"hpo_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_SERVER, connect_args={"connect_timeout": 5})
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL not reachable at {PG_SERVER} ({exc}); .ci/run starts it")
-    try:
-        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema("hpo_test") as url:
+        yield url
 
 
 def test_two_workers_share_one_study(

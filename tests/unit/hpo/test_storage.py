@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from finscale.hpo.storage import StorageURLError, creation_lock
+from tests.support.postgres import fresh_schema
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PROCESSES = 4
 START_DELAY_S = 8.0  # all processes have imported optuna by then and start together
 WORKER = """
@@ -38,19 +37,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'optuna.db'}"
         return
-    schema = f"hpo_storage_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_SERVER, connect_args={"connect_timeout": 5})
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL not reachable at {PG_SERVER} ({exc}); .ci/run starts it")
-    try:
-        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema("hpo_storage") as url:
+        yield url
 
 
 def test_simultaneous_workers_create_one_storage_and_one_study(fresh_url: str) -> None:
