@@ -16,6 +16,8 @@ Concurrent writers, e.g. two refreshes started at once on an empty PostgreSQL ma
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -30,6 +32,7 @@ from finscale.io.atomic import md5_file
 from finscale.manifest.schema import ArtifactLink, ArtifactRow, Base
 from finscale.workspace import Workspace
 
+WAL_RETRY_S = 0.05  # between attempts to switch a fresh file to WAL
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 REGISTER_ATTEMPTS = 20
 # pg_advisory_xact_lock key serialising schema creation (any fixed int64; "finscale" in ASCII)
@@ -92,6 +95,21 @@ def _to_record(row: ArtifactRow) -> ArtifactRecord:
     )
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL. Two first users of a fresh file may switch it at the same
+    instant, and SQLite then answers "database is locked" at once (a journal-mode change
+    does not wait on the busy handler), so retry within the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_S)
+
+
 def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
@@ -100,8 +118,8 @@ def _sqlite_engine(url: str) -> Engine:
         # let SQLAlchemy, not the driver, issue BEGIN (so it can be IMMEDIATE)
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
