@@ -77,16 +77,19 @@ PREFECT_API := http://127.0.0.1:$(PREFECT_PORT)/api
 server: setup
 	FINSCALE_HOME=$(DEMO_HOME) $(BIN)/python deployments/server.py --port $(PREFECT_PORT)
 
+# One job at a time per GPU worker: a host with one GPU runs one worker (--limit 1).
 worker: setup
 	FINSCALE_HOME=$(DEMO_HOME) PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect worker start \
-		--pool finscale-gpu --type process
+		--pool finscale-gpu --type process --limit 1
 
 worker-cpu: setup
 	FINSCALE_HOME=$(DEMO_HOME) PREFECT_API_URL=$(PREFECT_API) $(BIN)/prefect worker start \
 		--pool finscale-cpu --type process
 
+# GPUS: the GPUs of every host serving finscale-gpu (pool limit and `gpu` slots).
+GPUS ?= 1
 deploy: setup
-	$(BIN)/python deployments/bootstrap.py --api-url $(PREFECT_API)
+	$(BIN)/python deployments/bootstrap.py --api-url $(PREFECT_API) --gpus $(GPUS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

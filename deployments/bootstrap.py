@@ -1,7 +1,8 @@
 """Idempotent bootstrap of a Prefect API for finscale: pools, the GPU limit, deployments.
 
-1. work pools ``finscale-cpu`` and ``finscale-gpu`` (type ``process``; GPU limit 1),
-2. the global concurrency limit ``gpu`` (limit 1, active) that training takes with
+1. work pools ``finscale-cpu`` and ``finscale-gpu`` (type ``process``; the GPU pool's limit
+   is ``--gpus``, 1 by default: one job per GPU across every host serving the pool),
+2. the global concurrency limit ``gpu`` (``--gpus`` slots, active) that training takes with
    ``concurrency("gpu", occupy=1, strict=True)``; without it a strict slot fails,
 3. ``prefect --no-prompt deploy --all`` from the repository root with ``FINSCALE_REPO``
    set (prefect.yaml's pull step changes into it), then checks that every deployment
@@ -54,7 +55,7 @@ PREFECT_YAML = "prefect.yaml"
 REPO_ENV = "FINSCALE_REPO"
 POOL_TYPE = "process"
 GPU_LIMIT_NAME = "gpu"
-GPU_LIMIT_SLOTS = 1
+DEFAULT_GPUS = 1  # GPUs serving the finscale-gpu pool, all hosts together
 DEFAULT_CALL_TIMEOUT_S = 30.0
 DEFAULT_HEALTH_TIMEOUT_S = 60.0
 DEFAULT_DEPLOY_TIMEOUT_S = 300.0
@@ -97,10 +98,12 @@ class PoolSpec:
     concurrency_limit: int | None = None
 
 
-POOLS: tuple[PoolSpec, ...] = (
-    PoolSpec("finscale-cpu", "finscale data and feature flows (process worker)"),
-    PoolSpec("finscale-gpu", "finscale training: one run at a time on the GPU", 1),
-)
+def pools(gpus: int) -> tuple[PoolSpec, ...]:
+    """The pools finscale needs; the GPU pool runs at most one job per GPU."""
+    return (
+        PoolSpec("finscale-cpu", "finscale data and feature flows (process worker)"),
+        PoolSpec("finscale-gpu", "finscale training and studies: one job per GPU", gpus),
+    )
 
 
 @dataclass(frozen=True)
@@ -378,33 +381,35 @@ async def ensure_crash_recovery(
     return actions
 
 
-async def prepare_api(client: PrefectClient, timeouts: Timeouts) -> list[tuple[str, str]]:
+async def prepare_api(
+    client: PrefectClient, timeouts: Timeouts, gpus: int = DEFAULT_GPUS
+) -> list[tuple[str, str]]:
     """Health, pools and the GPU limit: everything ``deploy --all`` relies on."""
     await wait_for_api(client, timeouts.health_s)
     actions = [
         (f"work pool {spec.name}", await ensure_work_pool(client, spec, timeouts.call_s))
-        for spec in POOLS
+        for spec in pools(gpus)
     ]
-    limit_action = await ensure_global_limit(
-        client, GPU_LIMIT_NAME, GPU_LIMIT_SLOTS, timeouts.call_s
-    )
+    limit_action = await ensure_global_limit(client, GPU_LIMIT_NAME, gpus, timeouts.call_s)
     actions.append((f"global concurrency limit {GPU_LIMIT_NAME}", limit_action))
     return actions
 
 
 async def bootstrap(
     api_url: str, repo: Path, timeouts: Timeouts,
-    heartbeats_missed: int = DEFAULT_HEARTBEATS_MISSED,
+    heartbeats_missed: int = DEFAULT_HEARTBEATS_MISSED, gpus: int = DEFAULT_GPUS,
 ) -> BootstrapReport:
     """Bring the API at ``api_url`` to finscale's declared state; idempotent."""
     if heartbeats_missed < MIN_HEARTBEATS_MISSED:
         raise BootstrapError(f"--heartbeats-missed must be >= {MIN_HEARTBEATS_MISSED}, "
                              f"got {heartbeats_missed}")
+    if gpus < 1:
+        raise BootstrapError(f"--gpus must be >= 1 (GPUs serving finscale-gpu), got {gpus}")
     declared = declared_deployments(repo)
     names = [deployment.name for deployment in declared]
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         async with get_client(httpx_settings={"timeout": timeouts.call_s}) as client:
-            actions = await prepare_api(client, timeouts)
+            actions = await prepare_api(client, timeouts, gpus)
             await asyncio.to_thread(deploy_all, repo, api_url, timeouts.deploy_s)
             ids = await registered_deployments(client, names, timeouts.call_s)
             missing = sorted(set(names) - set(ids))
@@ -431,6 +436,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="heartbeat intervals without a heartbeat before a run is marked Crashed "
              f"(at least {MIN_HEARTBEATS_MISSED}; default {DEFAULT_HEARTBEATS_MISSED})",
     )
+    parser.add_argument(
+        "--gpus", type=int, default=DEFAULT_GPUS,
+        help="GPUs serving the finscale-gpu pool, all hosts together: the pool's limit and "
+             f"the `gpu` slots (default {DEFAULT_GPUS}; run each GPU worker with --limit 1)",
+    )
     return parser.parse_args(argv)
 
 
@@ -442,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     timeouts = Timeouts(args.call_timeout, args.health_timeout, args.deploy_timeout)
     try:
         report = asyncio.run(bootstrap(args.api_url, args.repo.resolve(), timeouts,
-                                       args.heartbeats_missed))
+                                       args.heartbeats_missed, args.gpus))
     except BootstrapError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -84,10 +84,13 @@ def prefect_command() -> list[str]:
     return [sys.executable, "-m", "prefect"]
 
 
-def start_server(port: int, home: Path, base_env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Launch ``prefect server start`` bound to 127.0.0.1:port, logging to home/server.log."""
+def start_server(
+    port: int, home: Path, base_env: Mapping[str, str], host: str = HOST
+) -> subprocess.Popen[bytes]:
+    """Launch ``prefect server start`` bound to host:port (127.0.0.1 unless told otherwise,
+    e.g. 0.0.0.0 for workers on other hosts), logging to home/server.log."""
     home.mkdir(parents=True, exist_ok=True)
-    command = [*prefect_command(), "server", "start", "--host", HOST, "--port", str(port)]
+    command = [*prefect_command(), "server", "start", "--host", host, "--port", str(port)]
     with (home / SERVER_LOG_NAME).open("ab") as log:
         return subprocess.Popen(
             command,
@@ -154,7 +157,9 @@ def default_home() -> Path:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    parser.add_argument("--host", default=HOST,
+                        help=f"address to bind (default {HOST}; 0.0.0.0 serves other hosts)")
     parser.add_argument(
         "--home", type=Path, default=None, help="server state folder ($FINSCALE_HOME/prefect)"
     )
@@ -179,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    process = start_server(args.port, home, os.environ)
+    process = start_server(args.port, home, os.environ, args.host)
     try:
         took = wait_until_healthy(url, process, home, args.startup_timeout)
         database = server_env(home, os.environ)[DATABASE_URL_ENV].split("://")[0]

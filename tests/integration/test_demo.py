@@ -13,7 +13,7 @@ import pytest
 
 from finscale.cli import demo
 from finscale.data.config import MIRROR_ENV
-from tests.integration.test_experiment_run import HPO_FILE, MATRIX
+from tests.support.tiny_matrix import write_tiny_matrix
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT_S = 1200
@@ -38,11 +38,7 @@ def test_the_demo_names_the_same_mirror_variable_as_the_data_config() -> None:
 @pytest.mark.slow
 def test_demo_from_an_empty_workspace_to_the_report(tmp_path: Path, shared_data_dir: Path
                                                     ) -> None:
-    base = REPO / "configs" / "base.yaml"
-    hpo = tmp_path / "hpo.yaml"
-    hpo.write_text(HPO_FILE.format(base=base), encoding="utf-8")
-    matrix = tmp_path / "tiny.yaml"
-    matrix.write_text(MATRIX.format(base=base, hpo=hpo), encoding="utf-8")
+    matrix = write_tiny_matrix(tmp_path, study_overrides={"training.epochs": 1})
     home = tmp_path / "ws"
     done = _demo(home, {MIRROR_ENV: str(shared_data_dir)}, "--matrix", str(matrix))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -128,9 +128,9 @@ def prefect_server(home: Path, **extra_env: str) -> Iterator[RunningServer]:
         stop_group(process)
 
 
-def run_bootstrap(api_url: str, home: Path) -> subprocess.CompletedProcess[str]:
+def run_bootstrap(api_url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, str(BOOTSTRAP_SCRIPT), "--api-url", api_url],
+        [sys.executable, str(BOOTSTRAP_SCRIPT), "--api-url", api_url, *args],
         env=isolated_env(home / "client"), cwd=home, capture_output=True, text=True,
         stdin=subprocess.DEVNULL, timeout=BOOTSTRAP_TIMEOUT_S,
     )
@@ -304,3 +304,14 @@ def test_bootstrap_names_an_unreachable_api(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert api_url in done.stderr and "not reachable" in done.stderr
+
+
+def test_bootstrap_refuses_zero_gpus_before_calling_the_api(tmp_path: Path) -> None:
+    api_url = f"http://127.0.0.1:{free_port()}/api"  # nothing listens: never reached
+    done = subprocess.run(
+        [sys.executable, str(BOOTSTRAP_SCRIPT), "--api-url", api_url, "--gpus", "0"],
+        env=isolated_env(tmp_path / "client"), capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=BOOTSTRAP_TIMEOUT_S,
+    )
+    assert done.returncode == 1
+    assert "--gpus must be >= 1" in done.stderr and "not reachable" not in done.stderr

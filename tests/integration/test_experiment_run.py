@@ -26,50 +26,13 @@ from finscale.training.device import resolve_device
 from finscale.workspace import Workspace
 from flows.experiment import experiment
 from tests.support.raw_workspace import fill_raw_workspace
+from tests.support.tiny_matrix import write_tiny_matrix
 
-REPO = Path(__file__).resolve().parents[2]
 JOB_OVERHEAD_S = 5.0  # the CLI's default for this machine
-HPO_FILE = """
-config: {base}
-overrides: [training.log_model=false]
-study:
-  n_trials: 2
-  sampler: {{type: tpe, seed: 0, n_startup_trials: 2}}
-  pruner: {{type: median, n_startup_trials: 1, n_warmup_steps: 0}}
-space:
-  training.lr: {{type: float, low: 1.0e-3, high: 3.0e-3, log: true}}
-"""
-MATRIX = """
-name: tiny
-phase: tiny
-base: {base}
-overrides:
-  dataset.context: 32
-  dataset.include_macro: false
-  dataset.thresholds: [0.01]
-  training.epochs: 2
-  training.device: cpu
-  training.log_model: false
-  thermal.sensor: none
-axes:
-  budget: {{set: model.budget, values: [10k, 30k]}}
-final: {{seeds: 1}}
-hpo:
-  by: []
-  at: {{budget: 10k}}
-  config: {hpo}
-  trials: 2
-  overrides: {{training.epochs: 1}}
-"""
 
 
 def _matrix(tmp_path: Path) -> Matrix:
-    base = REPO / "configs" / "base.yaml"
-    hpo = tmp_path / "hpo.yaml"
-    hpo.write_text(HPO_FILE.format(base=base), encoding="utf-8")
-    path = tmp_path / "tiny.yaml"
-    path.write_text(MATRIX.format(base=base, hpo=hpo), encoding="utf-8")
-    return load_matrix(path)
+    return load_matrix(write_tiny_matrix(tmp_path, study_overrides={"training.epochs": 1}))
 
 
 def _estimate_s(matrix: Matrix, workspace: Workspace) -> float:
