@@ -174,6 +174,19 @@ def test_thermal_stop_then_resume_continues_the_same_run(
     assert run_metrics_history(target, resumed.run_id, "temperature_c") == [50.0, 50.0]
 
 
+def test_cpu_autocast_is_what_the_run_logs(workspace: Workspace, shared_data_dir: Path) -> None:
+    """The logged precision is the one the trainer ran in (bf16 with training.cpu_autocast)."""
+    torch.set_num_threads(1)
+    fill_raw_workspace(workspace, shared_data_dir, tickers=["SPY", "VIX"])
+    config = load_config(REPO / "configs" / "base.yaml", overrides=[
+        "model.budget=10k", "dataset.context=32", "training.epochs=1", "training.device=cpu",
+        "thermal.sensor=none", "training.log_model=false", "training.cpu_autocast=true",
+    ])
+    result = train_run(config, workspace)
+    params = MlflowClient(workspace.mlflow_uri).get_run(result.run_id).data.params
+    assert params["autocast_dtype"] == "torch.bfloat16"
+
+
 def test_a_run_leaves_no_tracking_uri_behind_for_the_next_workspace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

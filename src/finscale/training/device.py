@@ -50,8 +50,8 @@ class DeviceChoice:
 
     def with_cpu_autocast(self, enabled: bool) -> DeviceChoice:
         """This choice with bf16 autocast on a CPU when ``enabled`` (other devices unchanged)."""
-        if not enabled or self.device.type != "cpu":
-            return self
+        if not enabled or self.device.type != "cpu" or self.autocast_dtype == torch.bfloat16:
+            return self  # already chosen (the run logs it, then the trainer applies it)
         if not cpu_has_native_bf16():
             log.warning("training.cpu_autocast: this CPU has no native bf16 (AVX512-BF16 or "
                         "AMX), so bf16 is emulated: measured about 5x slower than fp32 on an "
