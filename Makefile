@@ -4,12 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Install the torch spec first so pip never pulls a multi-GB CUDA build on CPU-only Linux.
 TORCH ?= torch==2.13.0
-FINSCALE_DATA_MIRROR ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/workspace
 PREFECT_PORT ?= 4200
 MLFLOW_PORT ?= 5000
 
-export FINSCALE_DATA_MIRROR
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90

@@ -79,6 +79,7 @@ def main() -> int:
             started = time.perf_counter()
             estimate = estimate_s(args.matrix, args.home)
             times.append(("plan estimate (probes)", time.perf_counter() - started))
+            print(f"{times[-1][0]:<40} {times[-1][1]:8.1f} s (not a demo stage)")
         times.append((stage.title, run_stage(stage, args.home)))
         print(f"{times[-1][0]:<40} {times[-1][1]:8.1f} s", flush=True)
     measured = dict(times)[next(s.title for s in demo_stages(args.matrix, None)
