@@ -65,8 +65,10 @@ HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
 MIN_HEARTBEAT_S = 30  # Prefect's floor (flow_engine.MINIMUM_HEARTBEAT_INTERVAL)
 DEFAULT_HEARTBEATS_MISSED = 3
 MIN_HEARTBEATS_MISSED = 2  # one late heartbeat must never crash a live run
-# Flows that are safe to run again after a crash (train: resume or finished-run reuse).
-CRASH_RETRY_DEPLOYMENTS = frozenset({"train"})
+# Flows that are safe to run again after a crash: train resumes its checkpoint or returns
+# the finished run; a study (hpo, experiment-study) continues to its trial count, the killed
+# trial failed by Optuna's heartbeat.
+CRASH_RETRY_DEPLOYMENTS = frozenset({"train", "hpo", "experiment-study"})
 FLOW_RUNS = "prefect.flow-run.*"
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 # A heartbeat is followed by another one or by a final state; TimedOut is a Failed state.

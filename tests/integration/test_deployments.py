@@ -50,6 +50,7 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
 DEPLOYMENTS = ("nightly-data-refresh", "build-features", "train", "hpo", "experiment",
                "experiment-study", "report")
+GPU_POOL_DEPLOYMENTS = ("train", "hpo", "experiment-study")
 CRASH_AUTOMATION = "finscale train: crash runs whose heartbeats stopped"
 RETRY_AUTOMATION = "finscale train: run a crashed run again once"
 OFFLINE_SETTINGS = {
@@ -168,6 +169,11 @@ def assert_bootstrapped(client: SyncPrefectClient) -> None:
         ]
     assert deployments["train"].work_pool_name == "finscale-gpu"
     assert deployments["hpo"].work_pool_name == "finscale-gpu"
+    for name in GPU_POOL_DEPLOYMENTS:  # each detects a dead host and runs its flow again once
+        assert deployments[name].work_pool_name == "finscale-gpu"
+        for automation in (f"finscale {name}: crash runs whose heartbeats stopped",
+                           f"finscale {name}: run a crashed run again once"):
+            assert [a.enabled for a in client.read_automations_by_name(automation)] == [True]
 
 
 def assert_nightly_schedule_and_schema(client: SyncPrefectClient) -> Any:
