@@ -279,8 +279,9 @@ class PatchTST(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
         self.ln_final = nn.LayerNorm(cfg.d_model)
         self.head = ClassificationHead(cfg)
-        self.apply(self._init_weights)
-        nn.init.normal_(self.pos, mean=0.0, std=INIT_STD)
+        if not self.pos.is_meta:  # a meta build only counts parameters: nothing to draw
+            self.apply(self._init_weights)
+            nn.init.normal_(self.pos, mean=0.0, std=INIT_STD)
 
     def _init_weights(self, module: nn.Module) -> None:
         """nanoGPT init: N(0, 0.02); residual projections scaled by 1/sqrt(2 n_layers).
