@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -20,6 +21,11 @@ class DeviceUnavailableError(RuntimeError):
 
 def _mps_available() -> bool:
     return bool(torch.backends.mps.is_available())
+
+
+# training.cpu_autocast: off, on, or on where the CPU has native bf16 (measured faster there)
+CpuAutocast = bool | Literal["auto"]
+CPU_AUTOCAST_AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -48,11 +54,15 @@ class DeviceChoice:
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
 
-    def with_cpu_autocast(self, enabled: bool) -> DeviceChoice:
-        """This choice with bf16 autocast on a CPU when ``enabled`` (other devices unchanged)."""
-        if not enabled or self.device.type != "cpu" or self.autocast_dtype == torch.bfloat16:
+    def with_cpu_autocast(self, setting: CpuAutocast) -> DeviceChoice:
+        """This choice with bf16 autocast on a CPU when ``setting`` says so: ``True``, or
+        ``"auto"`` on a CPU with native bf16 (other devices unchanged)."""
+        if setting is False or self.device.type != "cpu" or self.autocast_dtype == torch.bfloat16:
             return self  # already chosen (the run logs it, then the trainer applies it)
-        if not cpu_has_native_bf16():
+        native = cpu_has_native_bf16()
+        if setting == CPU_AUTOCAST_AUTO and not native:
+            return self  # auto: fp32 where bf16 would be emulated (slower)
+        if not native:
             log.warning("training.cpu_autocast: this CPU has no native bf16 (AVX512-BF16 or "
                         "AMX), so bf16 is emulated: measured about 5x slower than fp32 on an "
                         "AVX2 CPU (benchmarks/README.md)")
@@ -80,13 +90,14 @@ def autocast_dtype_for(device: torch.device, cpu_autocast: bool = False) -> torc
 def resolve_device(
     requested: str,
     *,
-    cpu_autocast: bool = False,
+    cpu_autocast: CpuAutocast = False,
     cuda_available: Callable[[], bool] = torch.cuda.is_available,
     mps_available: Callable[[], bool] = _mps_available,
 ) -> DeviceChoice:
     """``auto`` picks cuda, then mps, then cpu; an explicit name must exist on this host.
 
-    ``cpu_autocast``: bf16 autocast when the choice is the CPU (``training.cpu_autocast``).
+    ``cpu_autocast``: bf16 autocast when the choice is the CPU (``training.cpu_autocast``:
+    true, or auto on a CPU with native bf16).
     """
     if requested == AUTO:
         if cuda_available():
@@ -104,4 +115,5 @@ def resolve_device(
         if name not in ("cpu", "cuda", "mps"):
             raise DeviceUnavailableError(f"training.device={name!r} is not cpu, cuda, mps or auto")
     device = torch.device(name)
-    return DeviceChoice(device=device, autocast_dtype=autocast_dtype_for(device, cpu_autocast))
+    choice = DeviceChoice(device=device, autocast_dtype=autocast_dtype_for(device))
+    return choice.with_cpu_autocast(cpu_autocast)

@@ -64,6 +64,10 @@ def test_cpu_autocast_is_bf16_on_cpu_only_and_warns_without_native_bf16(
         assert plain.with_cpu_autocast(True).autocast_dtype == torch.bfloat16
         assert ("no native bf16" in caplog.text) is warned
         assert plain.with_cpu_autocast(False) is plain
+        caplog.clear()  # auto: bf16 only where native, and never a warning
+        auto = resolve_device("cpu", cpu_autocast="auto", cuda_available=no)
+        assert auto.autocast_dtype == (torch.bfloat16 if native else None)
+        assert "no native bf16" not in caplog.text
 
 
 class FakeOOM(torch.cuda.OutOfMemoryError):

@@ -23,7 +23,7 @@ from finscale.tracking import RunTracker, TrackingTarget
 from finscale.training.batch_size import BatchKey, resolve_batch_size, with_headroom
 from finscale.training.config import TrainingConfig
 from finscale.training.data import BatchSource, iterate
-from finscale.training.device import DeviceUnavailableError, resolve_device
+from finscale.training.device import DeviceUnavailableError, cpu_has_native_bf16, resolve_device
 from finscale.training.losses import FocalLossWithLogits
 from finscale.training.metrics import NoUsableTaskError
 from finscale.training.optim import lr_factor
@@ -378,7 +378,8 @@ def check_compile(tmp: Path) -> None:
 
 
 def check_cpu_autocast(tmp: Path) -> None:
-    for flag, dtype in ((False, torch.float32), (True, torch.bfloat16)):
+    native = torch.bfloat16 if cpu_has_native_bf16() else torch.float32  # what auto picks here
+    for flag, dtype in ((False, torch.float32), (True, torch.bfloat16), ("auto", native)):
         trainer = _trainer(tmp, cpu_autocast=flag)
         seen: set[torch.dtype] = set()
         trainer.model.hidden.register_forward_hook(lambda _m, _a, out, _s=seen: _s.add(out.dtype))
