@@ -102,7 +102,8 @@ def plan_inputs(args: argparse.Namespace, matrices: Sequence[Matrix], workspace:
         return inputs, (f"device profile {name}: {profile.description}; "
                         f"{profile.peak_tflops:g} TFLOP/s peak x MFU {profile.mfu:.2f}, "
                         f"+{profile.step_overhead_s:g} s/step, +{profile.job_overhead_s:g} s/job")
-    device = resolve_device(matrices[0].final_jobs[0].config.training.device)
+    training = matrices[0].final_jobs[0].config.training  # probe as the jobs will train
+    device = resolve_device(training.device, cpu_autocast=training.cpu_autocast)
     rates = MeasuredRates(device, workspace.cache_dir)
     inputs = PlanInputs(rates=rates.throughputs, overhead_s=args.job_overhead,
                         study_config=_study_config, spans=spans,

@@ -78,9 +78,11 @@ def load_profiles(path: Path) -> dict[str, DeviceProfile]:
 
 
 def device_label(device: DeviceChoice) -> str:
-    """The probe cache's device key: the GPU model, or the CPU with its thread count."""
+    """The probe cache's device key: the GPU model, or the CPU with its thread count (and
+    bf16 when the jobs train with ``training.cpu_autocast``: another speed)."""
     if device.name == "cpu":
-        return f"cpu x{torch.get_num_threads()} threads"
+        precision = " bf16" if device.autocast_dtype == torch.bfloat16 else ""
+        return f"cpu x{torch.get_num_threads()} threads{precision}"
     return device.label
 
 

@@ -26,6 +26,7 @@ from finscale.experiments.throughput import (
     DeviceProfile,
     MeasuredRates,
     ProbeSettings,
+    device_label,
 )
 from finscale.models.patchtst import PatchTST
 from finscale.training.device import resolve_device
@@ -181,3 +182,9 @@ def test_plan_command_prints_jobs_counts_and_saving(
     assert main(["--home", str(tmp_path / "ws"), "experiment", "plan", str(matrix.path),
                  "--device-profile", "tpu9"]) == 2
     assert "no such profile" in capsys.readouterr().err
+
+
+def test_probes_are_cached_per_precision() -> None:
+    """A bf16 CPU job runs at another speed than an fp32 one: their probes never mix."""
+    fp32, bf16 = resolve_device("cpu"), resolve_device("cpu", cpu_autocast=True)
+    assert device_label(bf16) == device_label(fp32) + " bf16"
