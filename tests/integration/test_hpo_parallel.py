@@ -19,7 +19,7 @@ from finscale.hpo.space import load_spec
 from finscale.hpo.study import load_study
 from finscale.manifest.store import Manifest
 from tests.support.hpo import REPO, filled_workspace, own_tracking_env, study_runs, tiny_spec
-from tests.support.postgres import fresh_schema
+from tests.support.postgres import STORE_KINDS, fresh_store_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WORKERS = 2
@@ -35,13 +35,10 @@ def _own_tracking_env() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORE_KINDS)
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh Optuna storage: a SQLite file, or a new PostgreSQL schema (dropped after)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'optuna.db'}"
-        return
-    with fresh_schema("hpo_test") as url:
+    with fresh_store_url(request.param, tmp_path, "hpo_test") as url:
         yield url
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -35,3 +36,17 @@ def fresh_schema(prefix: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+STORE_KINDS = ("sqlite", "postgresql")
+
+
+@contextmanager
+def fresh_store_url(kind: str, folder: Path, name: str) -> Iterator[str]:
+    """A new, empty store of ``kind`` (one of STORE_KINDS): the SQLite file
+    ``folder/<name>.db``, or a fresh PostgreSQL schema ``<name>_<random>`` dropped on exit."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / f'{name}.db'}"
+        return
+    with fresh_schema(name) as url:
+        yield url

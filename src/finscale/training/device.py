@@ -77,14 +77,14 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def autocast_dtype_for(device: torch.device, cpu_autocast: bool = False) -> torch.dtype | None:
-    """bf16 on CUDA, float16 (the reduced precision MPS autocast supports) on MPS; on CPU
-    bf16 only with ``cpu_autocast`` (``training.cpu_autocast``), else none (fp32)."""
+def autocast_dtype_for(device: torch.device) -> torch.dtype | None:
+    """bf16 on CUDA, float16 (the reduced precision MPS autocast supports) on MPS, none (fp32)
+    on CPU unless ``training.cpu_autocast`` asks for it (``DeviceChoice.with_cpu_autocast``)."""
     if device.type == "cuda":
         return torch.bfloat16
     if device.type == "mps":
         return torch.float16
-    return torch.bfloat16 if cpu_autocast else None
+    return None
 
 
 def resolve_device(

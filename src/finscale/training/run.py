@@ -362,10 +362,9 @@ def _plan(config: AppConfig, workspace: Workspace) -> _RunPlan:
     finally:
         manifest.close()
     model, arch, n_params = _build_model(config, data.splits)
-    # the trainer applies cpu_autocast too; choosing it here makes the logged
-    # autocast_dtype and the batch-size search see the precision the run trains in
-    device = resolve_device(config.training.device).with_cpu_autocast(
-        config.training.cpu_autocast)
+    # with cpu_autocast here (the trainer applies it too), the logged autocast_dtype and the
+    # batch-size search see the precision the run trains in
+    device = resolve_device(config.training.device, cpu_autocast=config.training.cpu_autocast)
     guard = build_thermal_guard(config)
     batch_size = _batch_size(config, workspace, model, arch, device)
     return _RunPlan(key=key, data=data, model=model, arch=arch, n_params=n_params,

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from finscale.hpo.storage import StorageURLError, creation_lock
-from tests.support.postgres import fresh_schema
+from tests.support.postgres import STORE_KINDS, fresh_store_url
 
 PROCESSES = 4
 START_DELAY_S = 8.0  # all processes have imported optuna by then and start together
@@ -31,13 +31,10 @@ with creation_lock(url):
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORE_KINDS)
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An Optuna storage URL with no schema yet (SQLite file, or a new PostgreSQL schema)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'optuna.db'}"
-        return
-    with fresh_schema("hpo_storage") as url:
+    with fresh_store_url(request.param, tmp_path, "hpo_storage") as url:
         yield url
 
 

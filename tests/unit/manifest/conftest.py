@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import fresh_schema
+from tests.support.postgres import STORE_KINDS, fresh_store_url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORE_KINDS)
 def manifest_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh manifest database: a SQLite file, or a new PostgreSQL schema dropped after."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'manifest.db'}"
-        return
-    with fresh_schema("manifest_test") as url:
+    with fresh_store_url(request.param, tmp_path, "manifest_test") as url:
         yield url
