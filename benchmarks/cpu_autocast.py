@@ -13,23 +13,14 @@ Usage: nice -n 10 .venv/bin/python benchmarks/cpu_autocast.py [--seeds 0 1 2] [-
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import statistics
 import tempfile
 import time
-from datetime import date
-from pathlib import Path
 
-import torch
-from instance_norm import DEFAULT_MIRROR, DEMO_CONFIG, refresh  # benchmarks/ is sys.path[0]
-from model_throughput import cpu_model
+from demo_runs import demo_config, demo_run_parser, refresh, spread, start  # sys.path[0]
 
-from finscale.config import AppConfig, load_config
-from finscale.data.config import MIRROR_ENV
+from finscale.config import AppConfig
 from finscale.tracking import TrackingTarget, get_run_record
-from finscale.training.device import cpu_has_native_bf16
 from finscale.training.run import train_run
 from finscale.workspace import Workspace
 
@@ -38,12 +29,8 @@ PRECISIONS = {"fp32": False, "bf16": True}
 
 
 def run_config(bf16: bool, seed: int, epochs: int | None) -> AppConfig:
-    overrides = [f"training.cpu_autocast={str(bf16).lower()}", f"training.seed={seed}",
-                 f"tracking.experiment={EXPERIMENT}", "training.log_model=false",
-                 "training.compile=false"]
-    if epochs is not None:
-        overrides.append(f"training.epochs={epochs}")
-    return load_config(DEMO_CONFIG, overrides=overrides)
+    return demo_config(EXPERIMENT, seed, epochs, f"training.cpu_autocast={str(bf16).lower()}",
+                       "training.compile=false")
 
 
 def one_run(workspace: Workspace, name: str, seed: int, epochs: int | None) -> dict[str, float]:
@@ -60,26 +47,10 @@ def one_run(workspace: Workspace, name: str, seed: int, epochs: int | None) -> d
     return row
 
 
-def _spread(values: list[float], digits: int = 4) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, help="default: the demo config's")
-    parser.add_argument("--mirror", type=Path,
-                        default=Path(os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR))
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(args.threads)
+    args = demo_run_parser(__doc__.splitlines()[0]).parse_args()
     demo = run_config(False, args.seeds[0], args.epochs)
-    print(f"date {date.today()}, machine: {os.cpu_count()} CPUs ({cpu_model()}), native bf16 "
-          f"{cpu_has_native_bf16()}, torch {torch.__version__}, {args.threads} thread(s); "
-          f"{demo.dataset.ticker} {demo.dataset.tier} H{demo.dataset.horizon}, budget "
-          f"{demo.model.budget}, {demo.training.epochs} epochs, seeds {args.seeds}", flush=True)
+    start(args, demo)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in PRECISIONS}
     with tempfile.TemporaryDirectory(prefix="finscale-bench-") as tmp:
         workspace = Workspace.resolve(tmp).ensure()
@@ -90,10 +61,10 @@ def main() -> None:
     print("\n| precision | samples/s | run time s | val AUC | test AUC |\n| --- | --- | --- | --- "
           "| --- |")
     for name, runs in rows.items():
-        print(f"| {name} | {_spread([r['samples_per_s'] for r in runs], 0)} | "
-              f"{_spread([r['seconds'] for r in runs], 0)} | "
-              f"{_spread([r['val_auc'] for r in runs])} | "
-              f"{_spread([r['test_auc'] for r in runs])} |")
+        print(f"| {name} | {spread([r['samples_per_s'] for r in runs], 0)} | "
+              f"{spread([r['seconds'] for r in runs], 0)} | "
+              f"{spread([r['val_auc'] for r in runs])} | "
+              f"{spread([r['test_auc'] for r in runs])} |")
     ratio = (statistics.median(r["samples_per_s"] for r in rows["bf16"])
              / statistics.median(r["samples_per_s"] for r in rows["fp32"]))
     print(f"\nratio bf16 / fp32 training samples/s (medians): {ratio:.2f}x")

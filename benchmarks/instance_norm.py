@@ -13,60 +13,31 @@ Usage: nice -n 10 .venv/bin/python benchmarks/instance_norm.py [--seeds 0 1 2] [
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
-import torch
-from model_throughput import cpu_model  # benchmarks/ is the script's sys.path[0]
+from demo_runs import demo_config, demo_run_parser, refresh, spread, start  # sys.path[0]
 
-from finscale.config import AppConfig, load_config
-from finscale.data.config import MIRROR_ENV
-from finscale.data.refresh import RefreshStatus, refresh_universe
-from finscale.data.sources import make_macro_source, make_market_source
-from finscale.manifest.store import Manifest
+from finscale.config import AppConfig
 from finscale.models.patchtst import INSTANCE_NORMS
 from finscale.tracking import TrackingTarget, get_run_record
 from finscale.training.metrics import NO_TASKS
 from finscale.training.run import train_run
 from finscale.workspace import Workspace
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO / "configs" / "experiments" / "cpu_demo.yaml"
-DEFAULT_MIRROR = REPO.parent / "shared" / "data"
 EXPERIMENT = "bench-instance-norm"
 TEST_AUC = "test_auc"
 REFERENCE = "revin"
 
 
-def refresh(config: AppConfig, workspace: Workspace, mirror: Path) -> None:
-    """The configured universe from the csv mirror (`finscale data refresh --source csv`)."""
-    data = config.data.model_copy(update={"source": "csv"})
-    manifest = Manifest(workspace.manifest_url, workspace.home)
-    try:
-        summaries = refresh_universe(
-            manifest, workspace, data, market_source=make_market_source(data, mirror),
-            macro_source=make_macro_source(data, mirror),
-        )
-    finally:
-        manifest.close()
-    failed = [s for s in summaries if s.status == RefreshStatus.FAILED]
-    if failed:
-        raise SystemExit(f"refresh failed: {[(s.name, s.reason) for s in failed]}")
-
-
 def run_config(mode: str, seed: int, epochs: int | None) -> AppConfig:
-    overrides = [f"model.instance_norm={mode}", f"training.seed={seed}",
-                 f"tracking.experiment={EXPERIMENT}", "training.log_model=false"]
-    if epochs is not None:
-        overrides.append(f"training.epochs={epochs}")
-    return load_config(DEMO_CONFIG, overrides=overrides)
+    # fp32 everywhere: the demo's cpu_autocast auto would pick bf16 on some CPUs only, and
+    # this table compares normalisations, not precisions
+    return demo_config(EXPERIMENT, seed, epochs, f"model.instance_norm={mode}",
+                       "training.cpu_autocast=false")
 
 
 @dataclass(frozen=True)
@@ -100,22 +71,17 @@ def score(workspace: Workspace, mode: str, seed: int, epochs: int | None) -> Sco
     return run
 
 
-def _spread(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} ± {std:.4f}"
-
-
 def table(results: dict[str, list[Score]]) -> str:
     """Markdown: one row per mode; each task, the mean over all tasks, the runs' own mean."""
     tasks = list(next(iter(results.values()))[0].per_task)
     lines = ["| instance_norm | " + " | ".join(tasks) + " | mean over tasks | test_auc |",
              "| --- |" + " --- |" * (len(tasks) + 2)]
     for mode, runs in results.items():
-        cells = [_spread([run.per_task[t] for run in runs]) for t in tasks]
+        cells = [spread([run.per_task[t] for run in runs]) for t in tasks]
         over_tasks = [statistics.mean(run.per_task.values()) for run in runs]  # one per seed
-        selected = _spread([run.selected_mean for run in runs])
+        selected = spread([run.selected_mean for run in runs])
         lines.append(f"| {mode} | " + " | ".join(cells)
-                     + f" | **{_spread(over_tasks)}** | {selected} |")
+                     + f" | **{spread(over_tasks)}** | {selected} |")
     first = next(iter(results.values()))[0]
     lines.append(f"\nleft out of test_auc (few val counts): {first.excluded}; "
                  f"thin on test: {first.thin_test}")
@@ -123,21 +89,11 @@ def table(results: dict[str, list[Score]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, help="default: the demo config's")
-    parser.add_argument("--mirror", type=Path,
-                        default=Path(os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR))
+    parser = demo_run_parser(__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="workspace to use and keep (default: a temp)")
-    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(args.threads)
     demo = run_config(REFERENCE, args.seeds[0], args.epochs)
-    print(f"date {date.today()}, machine: {os.cpu_count()} CPUs ({cpu_model()}), torch "
-          f"{torch.__version__}, {args.threads} thread(s); {demo.dataset.ticker} "
-          f"{demo.dataset.tier} H{demo.dataset.horizon}, budget {demo.model.budget}, "
-          f"{demo.training.epochs} epochs, seeds {args.seeds}", flush=True)
+    start(args, demo)
     with tempfile.TemporaryDirectory(prefix="finscale-bench-") as tmp:
         workspace = Workspace.resolve(args.home or tmp).ensure()
         refresh(demo, workspace, args.mirror)

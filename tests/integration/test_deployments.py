@@ -46,8 +46,6 @@ FINAL_STATE_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.5
 LOG_TAIL_CHARS = 4000
 SCHEMA_REJECTS_SOURCE = "Validation failed for field 'source'"
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-PG_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
 DEPLOYMENTS = ("nightly-data-refresh", "build-features", "train", "hpo", "experiment",
                "experiment-study", "report")
 GPU_POOL_DEPLOYMENTS = ("train", "hpo", "experiment-study")
@@ -257,23 +255,6 @@ def test_bootstrap_and_nightly_refresh_on_sqlite_server(
             assert finished.state.type == StateType.COMPLETED, tail(worker_log)
     assert latest_rows(workspace, "raw/market/SPY") > 0, tail(worker_log)
     assert latest_rows(workspace, "raw/fred/DGS10") > 0, tail(worker_log)
-
-
-@pytest.fixture()
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for one Prefect server; dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_DSN}; .ci/run starts it")
-    database = f"finscale_prefect_{uuid.uuid4().hex[:12]}"
-    try:
-        admin.execute(f'CREATE DATABASE "{database}"')
-        yield PG_SERVER_URL.format(database=database)
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.mark.slow

@@ -46,7 +46,6 @@ from tests.integration.test_deployments import (
     free_port,
     healthy,
     isolated_env,
-    postgres_database,  # noqa: F401  (the fixture, used by name)
     prefect_server,
     run_bootstrap,
     stop_group,
@@ -144,7 +143,7 @@ def _ran_on(logs: dict[str, Path], run_ids: list[UUID]) -> dict[str, set[UUID]]:
 
 
 def test_experiment_waits_for_a_cool_host_then_two_workers_share_the_matrix(
-    tmp_path: Path, shared_data_dir: Path, postgres_database: str,  # noqa: F811
+    tmp_path: Path, shared_data_dir: Path, postgres_database: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home, logs, sensor = tmp_path / "ws", tmp_path / "logs", tmp_path / "gpu_temp"
